@@ -1,0 +1,402 @@
+"""The NVFP4 linear-kernel interface: layer config, weights container, base class.
+
+A layer computes ``y = x @ W.T + bias`` with ``W`` stored in NVFP4
+(:mod:`kernels.nvfp4.format`). Two checkpoint kinds exist:
+
+* **W4A4**: the checkpoint carries a *static* input global scale; activations
+  are quantized to NVFP4 on every forward (per row, per 16-element block, with
+  that static scale), and the GEMM multiplies FP4 by FP4.
+* **weight-only (W4A16)**: no input scale; activations stay in bf16/fp16.
+
+Each backend is one subclass in its own file, with its support rule written
+next to it as data (capability families, CUDA version, package).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch
+
+from kernels.errors import FormatError
+from kernels.nvfp4 import format as fmt
+from kernels.platform import Platform, current_platform
+
+__all__ = [
+    "ACT_DTYPES",
+    "NvFp4LinearConfig",
+    "NvFp4LinearKernel",
+    "NvFp4LinearLayer",
+    "Verdict",
+    "requirement_verdict",
+]
+
+#: (ok, reason): reason is None when ok, a sentence naming the backend otherwise.
+Verdict = tuple[bool, str | None]
+
+ACT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class NvFp4LinearConfig:
+    """The sizes and dtypes of one NVFP4 linear layer.
+
+    Attributes:
+        in_features: K, a multiple of 16 (the NVFP4 block size).
+        out_features: N.
+        act_dtype: dtype of the activations and of the output.
+        weight_only: the checkpoint is W4A16 (no input global scale).
+        has_bias: the layer has a bias of shape ``[N]``.
+    """
+
+    in_features: int
+    out_features: int
+    act_dtype: torch.dtype = torch.bfloat16
+    weight_only: bool = False
+    has_bias: bool = False
+
+    def __post_init__(self) -> None:
+        if self.in_features <= 0 or self.out_features <= 0:
+            raise FormatError(
+                f"in_features and out_features must be positive, got "
+                f"{self.in_features} x {self.out_features}"
+            )
+        if self.act_dtype not in ACT_DTYPES:
+            raise FormatError(
+                f"act_dtype must be one of {[str(d) for d in ACT_DTYPES]}, got {self.act_dtype}"
+            )
+
+    @property
+    def scheme(self) -> str:
+        return "W4A16" if self.weight_only else "W4A4"
+
+    def describe(self) -> str:
+        dt = str(self.act_dtype).removeprefix("torch.")
+        bias = ", bias" if self.has_bias else ""
+        return f"{self.scheme} N={self.out_features} K={self.in_features} {dt}{bias}"
+
+
+@dataclasses.dataclass
+class NvFp4LinearLayer:
+    """The tensors of one NVFP4 linear layer, in the canonical (linear) layout.
+
+    Attributes:
+        weight: ``uint8 [N, K // 2]``, two E2M1 codes per byte, low nibble first.
+        weight_scale: ``float8_e4m3fn [N, K // 16]``, linear (not swizzled).
+        weight_global_scale: float32 scalar, quantization multiplier
+            (``448 * 6 / amax(W)``).
+        input_global_scale: float32 scalar, the *static* activation multiplier,
+            or ``None`` for a weight-only checkpoint.
+        bias: ``[N]`` or ``None``.
+        prepared: tensors a backend derived in ``process_weights`` (swizzled
+            scales, padded or shuffled weights, ...), keyed by name.
+        processed_by: registry name of the backend that prepared the layer.
+    """
+
+    weight: torch.Tensor
+    weight_scale: torch.Tensor
+    weight_global_scale: torch.Tensor
+    input_global_scale: torch.Tensor | None
+    bias: torch.Tensor | None = None
+    prepared: dict[str, Any] = dataclasses.field(default_factory=dict)
+    processed_by: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.weight.dtype != torch.uint8 or self.weight.dim() != 2:
+            raise FormatError(
+                f"weight must be 2-D torch.uint8 [N, K // 2], got {self.weight.dtype} "
+                f"{tuple(self.weight.shape)}"
+            )
+        n, kb = self.weight.shape
+        k = kb * 2
+        if k % fmt.BLOCK_SIZE:
+            raise FormatError(f"K = {k} is not a multiple of {fmt.BLOCK_SIZE}")
+        expected = (n, k // fmt.BLOCK_SIZE)
+        if self.weight_scale.dtype != torch.float8_e4m3fn:
+            raise FormatError(f"weight_scale must be float8_e4m3fn, got {self.weight_scale.dtype}")
+        if tuple(self.weight_scale.shape) != expected:
+            raise FormatError(
+                f"weight_scale has shape {tuple(self.weight_scale.shape)}, expected {expected} "
+                f"for weight {tuple(self.weight.shape)}"
+            )
+        self.weight_global_scale = fmt.check_global_scale(
+            self.weight_global_scale, "weight_global_scale"
+        ).to(self.weight.device)
+        if self.input_global_scale is not None:
+            self.input_global_scale = fmt.check_global_scale(
+                self.input_global_scale, "input_global_scale"
+            ).to(self.weight.device)
+        if self.bias is not None and tuple(self.bias.shape) != (n,):
+            raise FormatError(f"bias must have shape ({n},), got {tuple(self.bias.shape)}")
+
+    # --- sizes --------------------------------------------------------------
+    @property
+    def out_features(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def in_features(self) -> int:
+        return int(self.weight.shape[1]) * 2
+
+    @property
+    def weight_only(self) -> bool:
+        return self.input_global_scale is None
+
+    def config(self, act_dtype: torch.dtype = torch.bfloat16) -> NvFp4LinearConfig:
+        return NvFp4LinearConfig(
+            in_features=self.in_features,
+            out_features=self.out_features,
+            act_dtype=act_dtype,
+            weight_only=self.weight_only,
+            has_bias=self.bias is not None,
+        )
+
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """``[N, K]`` weight in ``dtype`` (the format reference)."""
+        return fmt.dequantize(self.weight, self.weight_scale, self.weight_global_scale, dtype)
+
+    def to(self, device: torch.device | str) -> NvFp4LinearLayer:
+        """A copy on ``device`` (unprocessed: ``prepared`` is dropped)."""
+        return NvFp4LinearLayer(
+            weight=self.weight.to(device),
+            weight_scale=self.weight_scale.to(device),
+            weight_global_scale=self.weight_global_scale.to(device),
+            input_global_scale=None
+            if self.input_global_scale is None
+            else self.input_global_scale.to(device),
+            bias=None if self.bias is None else self.bias.to(device),
+        )
+
+    # --- constructors -------------------------------------------------------
+    @classmethod
+    def from_float(
+        cls,
+        weight: torch.Tensor,
+        *,
+        input_amax: float | torch.Tensor | None,
+        bias: torch.Tensor | None = None,
+    ) -> NvFp4LinearLayer:
+        """Quantize a float ``[N, K]`` weight (tests and examples).
+
+        ``input_amax`` is the calibrated max |activation| that fixes the static
+        input global scale (``448 * 6 / input_amax``); ``None`` makes a
+        weight-only layer.
+        """
+        if weight.dim() != 2:
+            raise FormatError(f"weight must be 2-D [N, K], got shape {tuple(weight.shape)}")
+        w_gs = fmt.global_scale_from_amax(weight.detach().abs().max().float().cpu())
+        packed, scale = fmt.quantize(weight.detach(), w_gs.to(weight.device))
+        in_gs = None if input_amax is None else fmt.global_scale_from_amax(input_amax)
+        return cls(
+            weight=packed,
+            weight_scale=scale,
+            weight_global_scale=w_gs,
+            input_global_scale=in_gs,
+            bias=None if bias is None else bias.detach(),
+        )
+
+    @classmethod
+    def from_modelopt(cls, tensors: Mapping[str, torch.Tensor], prefix: str = "") -> NvFp4LinearLayer:
+        """Load a layer saved by NVIDIA ModelOpt (``quant_algo: NVFP4``).
+
+        ModelOpt stores *dequantization* factors: ``weight_scale_2`` (=
+        ``amax(W) / (448 * 6)``) and ``input_scale`` (the same for activations,
+        absent for weight-only exports). Fused partitions (q/k/v, gate/up)
+        store one factor per partition; like inference engines we take the max.
+        Keys: ``{prefix}weight`` (uint8), ``{prefix}weight_scale`` (e4m3),
+        ``{prefix}weight_scale_2``, ``{prefix}input_scale``, ``{prefix}bias``.
+        """
+        get = _getter(tensors, prefix, "ModelOpt")
+        w_scale_2 = get("weight_scale_2").float().max()
+        input_scale = get("input_scale", required=False)
+        return cls(
+            weight=get("weight"),
+            weight_scale=get("weight_scale"),
+            weight_global_scale=1.0 / w_scale_2,
+            input_global_scale=None if input_scale is None else 1.0 / input_scale.float().max(),
+            bias=get("bias", required=False),
+        )
+
+    @classmethod
+    def from_compressed_tensors(
+        cls, tensors: Mapping[str, torch.Tensor], prefix: str = ""
+    ) -> NvFp4LinearLayer:
+        """Load a layer saved by llm-compressor (compressed-tensors ``nvfp4-pack-quantized``).
+
+        compressed-tensors stores *quantization multipliers* directly:
+        ``weight_global_scale`` and ``input_global_scale`` (absent for W4A16).
+        Keys: ``{prefix}weight_packed`` (uint8), ``{prefix}weight_scale``
+        (e4m3), ``{prefix}weight_global_scale``, ``{prefix}input_global_scale``,
+        ``{prefix}bias``. Fused partitions: the max is taken, as for ModelOpt
+        (a smaller multiplier is the safe choice for the range, but engines
+        take the max of the stored values; we match them).
+        """
+        get = _getter(tensors, prefix, "compressed-tensors")
+        in_gs = get("input_global_scale", required=False)
+        return cls(
+            weight=get("weight_packed"),
+            weight_scale=get("weight_scale"),
+            weight_global_scale=get("weight_global_scale").float().max(),
+            input_global_scale=None if in_gs is None else in_gs.float().max(),
+            bias=get("bias", required=False),
+        )
+
+
+def _getter(tensors: Mapping[str, torch.Tensor], prefix: str, what: str):
+    def get(name: str, required: bool = True) -> Any:
+        key = prefix + name
+        if key in tensors:
+            return tensors[key]
+        if required:
+            known = ", ".join(sorted(k for k in tensors if k.startswith(prefix))) or "none"
+            raise FormatError(f"{what} checkpoint: missing tensor {key!r} (keys with prefix: {known})")
+        return None
+
+    return get
+
+
+# --- support rules as data -----------------------------------------------------
+
+
+def requirement_verdict(
+    backend: str,
+    platform: Platform,
+    *,
+    families: tuple[int, ...] | None = None,
+    min_capability: tuple[int, int] | None = None,
+    min_cuda: tuple[int, int] | None = None,
+    packages: tuple[str, ...] = (),
+    needs_fp4_dtype: bool = False,
+    family_labels: Mapping[int, str] | None = None,
+) -> Verdict:
+    """Check a backend's declared requirements against ``platform``.
+
+    ``families`` is an *exact* set of capability majors (10 = B200/B300,
+    12 = RTX 50 / GB10): never a ``>=`` comparison, so sm120 cannot pass a rule
+    written for sm100. Returns ``(ok, reason)``; the reason names the backend,
+    the requirement and what the platform has.
+    """
+    if not platform.is_cuda:
+        return False, f"{backend} needs a CUDA GPU, platform is {platform.name} (cpu)"
+    if families is not None and not any(platform.is_family(f) for f in families):
+        labels = family_labels or {}
+        want = " or ".join(labels.get(f, f"sm_{f}x") for f in families)
+        return False, f"{backend} needs {want}, platform is {platform.sm}"
+    if min_capability is not None and not platform.has_capability(*min_capability):
+        return (
+            False,
+            f"{backend} needs compute capability >= {min_capability[0]}.{min_capability[1]}, "
+            f"platform is {platform.sm}",
+        )
+    if min_cuda is not None and not platform.has_cuda_version(*min_cuda):
+        have = ".".join(map(str, platform.cuda_version)) if platform.cuda_version else "none"
+        return False, f"{backend} needs CUDA >= {min_cuda[0]}.{min_cuda[1]}, platform has {have}"
+    for package in packages:
+        if not platform.has_package(package):
+            return False, f"{backend} needs the {package} package, which is not installed"
+    if needs_fp4_dtype and not platform.has_fp4_dtype:
+        return False, f"{backend} needs torch.float4_e2m1fn_x2 (torch >= 2.8)"
+    return True, None
+
+
+# --- the kernel interface ------------------------------------------------------
+
+
+class NvFp4LinearKernel(abc.ABC):
+    """One NVFP4 GEMM backend.
+
+    Subclasses set :attr:`name` (the registry key) and implement
+    :meth:`is_supported`, :meth:`process_weights` and :meth:`_apply`.
+    """
+
+    #: registry name, also the value of ``VLLM_NVFP4_GEMM_BACKEND``
+    name: ClassVar[str]
+    #: row i of the output is bitwise independent of the number of rows
+    batch_invariant: ClassVar[bool] = False
+    #: supports weight-only (W4A16) checkpoints
+    supports_weight_only: ClassVar[bool] = False
+    #: activation/output dtypes the backend accepts
+    act_dtypes: ClassVar[tuple[torch.dtype, ...]] = (torch.bfloat16, torch.float16)
+
+    def __init__(self, config: NvFp4LinearConfig, platform: Platform | None = None) -> None:
+        platform = platform or current_platform()
+        for ok, reason in (self.is_supported(platform), self.can_implement(config)):
+            if not ok:
+                raise ValueError(f"{type(self).__name__} cannot be built: {reason}")
+        self.config = config
+        self.platform = platform
+
+    # --- support --------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def is_supported(cls, platform: Platform | None = None) -> Verdict:
+        """Can this backend run on ``platform`` (default: the current one)?"""
+
+    @classmethod
+    def can_implement(cls, config: NvFp4LinearConfig) -> Verdict:
+        """Can this backend implement a layer of this shape, dtype and scheme?"""
+        if config.in_features % fmt.BLOCK_SIZE:
+            return False, (
+                f"{cls.name} needs in_features to be a multiple of {fmt.BLOCK_SIZE}, "
+                f"got {config.in_features}"
+            )
+        if config.weight_only and not cls.supports_weight_only:
+            return False, f"{cls.name} needs a W4A4 checkpoint (static input scale); layer is W4A16"
+        if config.act_dtype not in cls.act_dtypes:
+            names = ", ".join(str(d).removeprefix("torch.") for d in cls.act_dtypes)
+            return False, (
+                f"{cls.name} takes {names} activations, layer has "
+                f"{str(config.act_dtype).removeprefix('torch.')}"
+            )
+        return True, None
+
+    # --- weights and forward ----------------------------------------------------
+    @abc.abstractmethod
+    def process_weights(self, layer: NvFp4LinearLayer) -> None:
+        """Derive this backend's layout into ``layer.prepared`` (once, after loading)."""
+
+    def apply(
+        self, layer: NvFp4LinearLayer, x: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``x [..., K] -> [..., N]`` in ``config.act_dtype``; ``bias`` overrides ``layer.bias``.
+
+        Validates everything before any kernel is launched.
+        """
+        self.check_input(layer, x)
+        b = layer.bias if bias is None else bias
+        if b is not None and tuple(b.shape) != (layer.out_features,):
+            raise FormatError(f"bias must have shape ({layer.out_features},), got {tuple(b.shape)}")
+        lead = x.shape[:-1]
+        out = self._apply(layer, x.reshape(-1, x.shape[-1]), b)
+        return out.reshape(*lead, layer.out_features)
+
+    @abc.abstractmethod
+    def _apply(
+        self, layer: NvFp4LinearLayer, x2d: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``x2d [M, K]`` (validated) -> ``[M, N]``."""
+
+    def check_input(self, layer: NvFp4LinearLayer, x: torch.Tensor) -> None:
+        if layer.processed_by != self.name:
+            raise ValueError(
+                f"layer was prepared by {layer.processed_by!r}, not {self.name!r}: "
+                f"call {type(self).__name__}.process_weights(layer) first"
+            )
+        if not isinstance(x, torch.Tensor):
+            raise FormatError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() < 1 or x.shape[-1] != layer.in_features:
+            raise FormatError(
+                f"x has shape {tuple(x.shape)}, expected [..., {layer.in_features}] (K of the layer)"
+            )
+        if x.dtype != self.config.act_dtype:
+            raise FormatError(
+                f"x has dtype {x.dtype}, the layer was configured for {self.config.act_dtype}"
+            )
+        if x.device != layer.weight.device:
+            raise FormatError(f"x is on {x.device}, the layer's weight on {layer.weight.device}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config.describe()})"

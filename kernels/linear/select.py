@@ -1,0 +1,283 @@
+"""Choosing the NVFP4 linear kernel.
+
+Precedence, first match wins (:data:`PRECEDENCE` is this table, in order):
+
+====  ==============================  =============================================
+rule  variable                        effect
+====  ==============================  =============================================
+1     ``VLLM_BATCH_INVARIANT``        force a batch-invariant backend
+2     ``VLLM_USE_FBGEMM``             force ``fbgemm``
+3     ``VLLM_USE_NVFP4_CT_EMULATIONS`` force ``emulation``
+4     ``VLLM_NVFP4_GEMM_BACKEND``     force the named backend
+5     (none)                          automatic: first supported backend in
+                                      registry order, skipping
+                                      ``VLLM_DISABLED_KERNELS``
+====  ==============================  =============================================
+
+A forced backend that is not supported is an error
+(``Forced NVFP4 kernel <Class> is not supported: <reason>``), never a silent
+fallback to automatic selection. Every environment variable is validated
+before any rule runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+
+from kernels import envs as env_vars
+from kernels.envs import NvFp4Envs, read_envs
+from kernels.errors import InvalidEnvironmentError, KernelSelectionError
+from kernels.linear.base import NvFp4LinearConfig, NvFp4LinearKernel
+from kernels.linear.decision import CandidateVerdict, SelectionDecision
+from kernels.linear.registry import NVFP4_BACKENDS
+from kernels.platform import Platform, current_platform
+
+__all__ = [
+    "BATCH_INVARIANT_PREFERENCE",
+    "PRECEDENCE",
+    "ForcingRule",
+    "decide",
+    "init_nvfp4_linear_kernel",
+]
+
+logger = logging.getLogger("kernels.linear")
+
+#: Backends that ``VLLM_BATCH_INVARIANT`` may force, best first. Each must
+#: declare ``batch_invariant = True`` (checked in :func:`decide`).
+BATCH_INVARIANT_PREFERENCE: tuple[str, ...] = ("emulation",)
+
+
+@dataclasses.dataclass(frozen=True)
+class ForcingRule:
+    """One row of the precedence table."""
+
+    id: str
+    variable: str
+    summary: str
+    active: Callable[[NvFp4Envs], bool]
+    backends: Callable[[NvFp4Envs], tuple[str, ...]]
+
+
+PRECEDENCE: tuple[ForcingRule, ...] = (
+    ForcingRule(
+        "batch_invariant",
+        env_vars.VLLM_BATCH_INVARIANT,
+        "forces a batch-invariant backend",
+        lambda e: e.batch_invariant,
+        lambda e: BATCH_INVARIANT_PREFERENCE,
+    ),
+    ForcingRule(
+        "use_fbgemm",
+        env_vars.VLLM_USE_FBGEMM,
+        "forces fbgemm",
+        lambda e: e.use_fbgemm,
+        lambda e: ("fbgemm",),
+    ),
+    ForcingRule(
+        "ct_emulations",
+        env_vars.VLLM_USE_NVFP4_CT_EMULATIONS,
+        "forces emulation",
+        lambda e: e.use_ct_emulations,
+        lambda e: ("emulation",),
+    ),
+    ForcingRule(
+        "gemm_backend",
+        env_vars.VLLM_NVFP4_GEMM_BACKEND,
+        "forces the named backend",
+        lambda e: e.gemm_backend is not None,
+        lambda e: (e.gemm_backend,) if e.gemm_backend else (),
+    ),
+)
+
+_logged_once: set[str] = set()
+
+
+def _log_once(level: int, message: str) -> None:
+    if message not in _logged_once:
+        _logged_once.add(message)
+        logger.log(level, message)
+
+
+def decide(
+    config: NvFp4LinearConfig,
+    platform: Platform | None = None,
+    environ: Mapping[str, str] | NvFp4Envs | None = None,
+    backends: Mapping[str, type[NvFp4LinearKernel]] | None = None,
+) -> SelectionDecision:
+    """Decide which backend implements ``config`` on ``platform``.
+
+    Pure apart from logging: returns a :class:`SelectionDecision` whose
+    ``error`` is set when nothing fits. Raises
+    :class:`~kernels.errors.InvalidEnvironmentError` (a ``ValueError``) for an
+    environment value that does not parse or names an unknown backend.
+    """
+    platform = platform or current_platform()
+    envs = environ if isinstance(environ, NvFp4Envs) else read_envs(environ)
+    table = NVFP4_BACKENDS if backends is None else backends
+    if envs.gemm_backend is not None and envs.gemm_backend not in table:
+        raise InvalidEnvironmentError(
+            f"Unknown {env_vars.VLLM_NVFP4_GEMM_BACKEND}={envs.gemm_backend!r}. "
+            f"Valid choices: {', '.join(table)}"
+        )
+    context = dict(platform=platform.describe(), layer=config.describe())
+
+    consulted: list[tuple[str, str | None]] = []
+    for rule in PRECEDENCE:
+        consulted.append((rule.variable, envs.raw_value(rule.variable)))
+        if rule.active(envs):
+            return _forced(rule, envs, config, platform, table, tuple(consulted), context)
+    consulted.append(
+        (env_vars.VLLM_DISABLED_KERNELS, envs.raw_value(env_vars.VLLM_DISABLED_KERNELS))
+    )
+    return _automatic(envs, config, platform, table, tuple(consulted), context)
+
+
+def _verdict(
+    cls: type[NvFp4LinearKernel], config: NvFp4LinearConfig, platform: Platform
+) -> CandidateVerdict | None:
+    """The rejection verdict for ``cls``, or None when it can serve ``config``."""
+    ok, reason = cls.is_supported(platform)
+    if not ok:
+        return CandidateVerdict(cls.name, cls.__name__, "unsupported", reason)
+    ok, reason = cls.can_implement(config)
+    if not ok:
+        return CandidateVerdict(cls.name, cls.__name__, "cannot-implement", reason)
+    return None
+
+
+def _forced(
+    rule: ForcingRule,
+    envs: NvFp4Envs,
+    config: NvFp4LinearConfig,
+    platform: Platform,
+    table: Mapping[str, type[NvFp4LinearKernel]],
+    consulted: tuple[tuple[str, str | None], ...],
+    context: dict[str, str],
+) -> SelectionDecision:
+    names = rule.backends(envs)
+    candidates: list[CandidateVerdict] = []
+    messages: list[str] = []
+    chosen: str | None = None
+    for name in names:
+        cls = table[name]
+        if rule.id == "batch_invariant" and not cls.batch_invariant:
+            raise AssertionError(f"{cls.__name__} is in the batch-invariant preference but is not batch invariant")
+        if chosen is not None:
+            candidates.append(CandidateVerdict(name, cls.__name__, "not-reached"))
+            continue
+        rejected = _verdict(cls, config, platform)
+        if rejected is None:
+            chosen = name
+            candidates.append(CandidateVerdict(name, cls.__name__, "selected"))
+        else:
+            candidates.append(rejected)
+    if envs.disabled_kernels:
+        messages.append(
+            f"{env_vars.VLLM_DISABLED_KERNELS} applies to automatic selection only; "
+            f"ignored because {rule.variable} forces the choice"
+        )
+    if chosen is None:
+        last = candidates[-1]
+        verb = "is not supported" if last.status == "unsupported" else "cannot implement this layer"
+        error = f"Forced NVFP4 kernel {last.kernel} {verb}: {last.reason}"
+        earlier = [c for c in candidates[:-1]]
+        if earlier:
+            error += " (also tried: " + "; ".join(f"{c.kernel}: {c.reason}" for c in earlier) + ")"
+        return SelectionDecision(
+            rule.id, rule.variable, consulted, candidates=tuple(candidates), backend=None,
+            error=error, messages=tuple(messages), **context,
+        )
+    if rule.id == "batch_invariant":
+        skipped = [c for c in candidates if c.status not in ("selected", "not-reached")]
+        why = f"{rule.variable} forces NVFP4 linear to use the batch-invariant {chosen} backend"
+        if skipped:
+            why += " (" + "; ".join(f"{c.backend}: {c.reason}" for c in skipped) + ")"
+        messages.append(why)
+        _log_once(logging.INFO, why)
+    return SelectionDecision(
+        rule.id, rule.variable, consulted, candidates=tuple(candidates), backend=chosen,
+        messages=tuple(messages), **context,
+    )
+
+
+def _automatic(
+    envs: NvFp4Envs,
+    config: NvFp4LinearConfig,
+    platform: Platform,
+    table: Mapping[str, type[NvFp4LinearKernel]],
+    consulted: tuple[tuple[str, str | None], ...],
+    context: dict[str, str],
+) -> SelectionDecision:
+    candidates: list[CandidateVerdict] = []
+    messages: list[str] = []
+    chosen: str | None = None
+    for name, cls in table.items():
+        if chosen is not None:
+            candidates.append(CandidateVerdict(name, cls.__name__, "not-reached"))
+        elif cls.__name__ in envs.disabled_kernels:
+            candidates.append(
+                CandidateVerdict(
+                    name, cls.__name__, "disabled",
+                    f"{cls.__name__} disabled by {env_vars.VLLM_DISABLED_KERNELS}",
+                )
+            )
+        else:
+            rejected = _verdict(cls, config, platform)
+            if rejected is None:
+                chosen = name
+                candidates.append(CandidateVerdict(name, cls.__name__, "selected"))
+            else:
+                candidates.append(rejected)
+    known = {cls.__name__ for cls in table.values()}
+    unknown = sorted(envs.disabled_kernels - known)
+    if unknown:
+        messages.append(
+            f"{env_vars.VLLM_DISABLED_KERNELS} names no NVFP4 kernel called {', '.join(unknown)}"
+        )
+    rejected = [c for c in candidates if c.status in ("unsupported", "cannot-implement", "disabled")]
+    if chosen is None:
+        reasons = "\n".join(f"  - {c.kernel}: {c.reason}" for c in rejected)
+        error = (
+            "Failed to find a kernel that can implement the NVFP4 linear layer "
+            f"({context['layer']}) on {context['platform']}. Reasons:\n{reasons}"
+        )
+        return SelectionDecision(
+            "auto", None, consulted, candidates=tuple(candidates), backend=None,
+            error=error, messages=tuple(messages), **context,
+        )
+    if chosen == "emulation" and rejected:
+        warning = (
+            "NVFP4 linear falling back to the slow emulation backend; rejected: "
+            + "; ".join(f"{c.kernel}: {c.reason}" for c in rejected)
+        )
+        messages.append(warning)
+        _log_once(logging.WARNING, warning)
+    return SelectionDecision(
+        "auto", None, consulted, candidates=tuple(candidates), backend=chosen,
+        messages=tuple(messages), **context,
+    )
+
+
+def init_nvfp4_linear_kernel(
+    config: NvFp4LinearConfig,
+    platform: Platform | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[NvFp4LinearKernel, SelectionDecision]:
+    """Select and build the NVFP4 kernel for ``config``.
+
+    Returns ``(kernel, decision)``. Raises
+    :class:`~kernels.errors.KernelSelectionError` (a ``ValueError``) carrying
+    the decision when nothing can be selected, and
+    :class:`~kernels.errors.InvalidEnvironmentError` (a ``ValueError``) for an
+    invalid environment value. ``environ`` defaults to ``os.environ``, read
+    now; ``platform`` to :func:`~kernels.platform.current_platform`.
+    """
+    platform = platform or current_platform()
+    decision = decide(config, platform, environ)
+    if decision.backend is None:
+        raise KernelSelectionError(decision.error or "no NVFP4 kernel selected", decision)
+    kernel = NVFP4_BACKENDS[decision.backend](config, platform)
+    logger.debug("Using %s for NVFP4 GEMM", type(kernel).__name__)
+    return kernel, decision

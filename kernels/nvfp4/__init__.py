@@ -1,0 +1,53 @@
+"""The NVFP4 format: E2M1 codes, E4M3 block scales, FP32 global scale (see :mod:`.format`)."""
+
+from kernels.nvfp4.format import (
+    BLOCK_SIZE,
+    E2M1_MAGNITUDES,
+    E2M1_MAX,
+    E4M3_MAX,
+    check_global_scale,
+    dequantize,
+    dequantize_raw,
+    e2m1_lut,
+    e2m1_codes_to_float,
+    e2m1_round,
+    global_scale_from_amax,
+    pack_fp4,
+    quantize,
+    quantize_dequantize,
+    quantize_raw,
+    unpack_fp4,
+)
+from kernels.nvfp4.layout import (
+    pad_activation,
+    pad_weight,
+    round_up,
+    swizzle_scales,
+    swizzled_shape,
+    unswizzle_scales,
+)
+
+__all__ = [
+    "BLOCK_SIZE",
+    "E2M1_MAGNITUDES",
+    "E2M1_MAX",
+    "E4M3_MAX",
+    "check_global_scale",
+    "dequantize",
+    "dequantize_raw",
+    "e2m1_lut",
+    "e2m1_codes_to_float",
+    "e2m1_round",
+    "global_scale_from_amax",
+    "pack_fp4",
+    "pad_activation",
+    "pad_weight",
+    "quantize",
+    "quantize_dequantize",
+    "quantize_raw",
+    "round_up",
+    "swizzle_scales",
+    "swizzled_shape",
+    "unpack_fp4",
+    "unswizzle_scales",
+]

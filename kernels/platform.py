@@ -1,0 +1,194 @@
+"""The one seam through which kernels see the hardware.
+
+Every support rule and every selection decision reads the machine through a
+:class:`Platform` value. :func:`current_platform` returns the active override
+when one is installed with :func:`use_platform`, and otherwise detects the real
+machine *at every call*: nothing in this package caches the capability, so a
+test that swaps platforms can never be fooled by a stale value (the failure
+mode of ``lru_cache``-d capability lookups in other projects).
+
+Overrides live in a :class:`contextvars.ContextVar` holding a stack, so
+``use_platform`` is nestable, restores the previous platform on exit (also on
+error), and is thread-safe: each thread (and each asyncio task) sees only the
+overrides it installed itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import importlib.util
+import os
+from collections.abc import Iterable, Iterator
+from typing import Literal
+
+__all__ = [
+    "OPTIONAL_PACKAGES",
+    "Platform",
+    "current_platform",
+    "detect_platform",
+    "use_platform",
+]
+
+#: Optional packages whose presence changes which NVFP4 backends can run.
+OPTIONAL_PACKAGES: tuple[str, ...] = ("triton", "flashinfer", "fbgemm_gpu")
+
+DeviceType = Literal["cuda", "cpu"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Platform:
+    """An immutable description of the machine as the support rules see it.
+
+    Attributes:
+        name: human-readable device name ("NVIDIA H100 80GB HBM3", "cpu").
+        device_type: ``"cuda"`` or ``"cpu"``.
+        capability: CUDA compute capability ``(major, minor)``, ``None`` on CPU.
+        cuda_version: CUDA runtime version torch was built with, ``None`` on CPU.
+        packages: importable optional packages among :data:`OPTIONAL_PACKAGES`.
+        torch_version: ``(major, minor)`` of the installed torch.
+        has_fp4_dtype: torch provides ``torch.float4_e2m1fn_x2``.
+        triton_interpret: ``TRITON_INTERPRET=1`` is set (Triton kernels run on CPU).
+        memory_gib: device memory, informational only.
+    """
+
+    name: str
+    device_type: DeviceType
+    capability: tuple[int, int] | None = None
+    cuda_version: tuple[int, int] | None = None
+    packages: frozenset[str] = frozenset()
+    torch_version: tuple[int, int] = (2, 8)
+    has_fp4_dtype: bool = True
+    triton_interpret: bool = False
+    memory_gib: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.device_type not in ("cuda", "cpu"):
+            raise ValueError(f"device_type must be 'cuda' or 'cpu', got {self.device_type!r}")
+        if self.device_type == "cuda" and self.capability is None:
+            raise ValueError(f"platform {self.name!r}: a cuda platform needs a capability")
+        if self.device_type == "cpu" and self.capability is not None:
+            raise ValueError(f"platform {self.name!r}: a cpu platform has no capability")
+        # Accept any iterable of names, store a frozenset.
+        object.__setattr__(self, "packages", frozenset(self.packages))
+
+    # --- capability helpers -------------------------------------------------
+    @property
+    def is_cuda(self) -> bool:
+        return self.device_type == "cuda"
+
+    def has_capability(self, major: int, minor: int = 0) -> bool:
+        """``capability >= (major, minor)``. False on CPU.
+
+        Use this only for rules that really are "this generation or newer"
+        (e.g. bf16 tensor cores from sm80). For architecture-specific
+        instructions use :meth:`is_family`: sm120 is numerically ">= 10.0" yet
+        has neither tcgen05 nor TMEM.
+        """
+        return self.capability is not None and self.capability >= (major, minor)
+
+    def is_family(self, major: int) -> bool:
+        """Same major version: 10.x is the B200/B300 family, 12.x the RTX 50/GB10 family."""
+        return self.capability is not None and self.capability[0] == major
+
+    def has_package(self, name: str) -> bool:
+        return name in self.packages
+
+    def has_cuda_version(self, major: int, minor: int = 0) -> bool:
+        return self.cuda_version is not None and self.cuda_version >= (major, minor)
+
+    @property
+    def sm(self) -> str:
+        """``"sm_100"`` style label, or ``"cpu"``."""
+        if self.capability is None:
+            return "cpu"
+        return f"sm_{self.capability[0]}{self.capability[1]}"
+
+    def describe(self) -> str:
+        pk = ",".join(sorted(self.packages)) or "none"
+        cuda = ".".join(map(str, self.cuda_version)) if self.cuda_version else "-"
+        return f"{self.name} ({self.sm}, cuda {cuda}, packages {pk})"
+
+    def replace(self, **changes: object) -> Platform:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+# --- detection ---------------------------------------------------------------
+
+
+def _parse_version(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    parts = text.split("+")[0].split(".")
+    try:
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        return None
+
+
+def _importable(names: Iterable[str]) -> frozenset[str]:
+    found = set()
+    for name in names:
+        try:
+            if importlib.util.find_spec(name) is not None:
+                found.add(name)
+        except (ImportError, ValueError):
+            pass
+    return frozenset(found)
+
+
+def detect_platform() -> Platform:
+    """Describe the real machine, every time (no cache)."""
+    import torch
+
+    torch_version = _parse_version(torch.__version__) or (0, 0)
+    common = dict(
+        packages=_importable(OPTIONAL_PACKAGES),
+        torch_version=torch_version,
+        has_fp4_dtype=hasattr(torch, "float4_e2m1fn_x2"),
+        triton_interpret=os.environ.get("TRITON_INTERPRET", "") == "1",
+    )
+    if torch.cuda.is_available():
+        index = torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(index)
+        return Platform(
+            name=props.name,
+            device_type="cuda",
+            capability=(props.major, props.minor),
+            cuda_version=_parse_version(torch.version.cuda),
+            memory_gib=round(props.total_memory / 2**30, 1),
+            **common,  # type: ignore[arg-type]
+        )
+    return Platform(name="cpu", device_type="cpu", **common)  # type: ignore[arg-type]
+
+
+# --- the override stack --------------------------------------------------------
+
+_OVERRIDES: contextvars.ContextVar[tuple[Platform, ...]] = contextvars.ContextVar(
+    "nvfp4_platform_overrides", default=()
+)
+
+
+def current_platform() -> Platform:
+    """The platform in force: the innermost :func:`use_platform` override, else the real one."""
+    stack = _OVERRIDES.get()
+    if stack:
+        return stack[-1]
+    return detect_platform()
+
+
+@contextlib.contextmanager
+def use_platform(platform: Platform) -> Iterator[Platform]:
+    """Install ``platform`` as the current platform for the ``with`` block.
+
+    Nestable; the previous platform is restored on exit, also when the block
+    raises. The override is visible only in the calling thread / task.
+    """
+    if not isinstance(platform, Platform):
+        raise TypeError(f"use_platform expects a Platform, got {type(platform).__name__}")
+    token = _OVERRIDES.set(_OVERRIDES.get() + (platform,))
+    try:
+        yield platform
+    finally:
+        _OVERRIDES.reset(token)
