@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import importlib.metadata
 import importlib.util
 import os
 from collections.abc import Iterable, Iterator
@@ -50,6 +51,7 @@ class Platform:
         torch_version: ``(major, minor)`` of the installed torch.
         has_fp4_dtype: torch provides ``torch.float4_e2m1fn_x2``.
         triton_interpret: ``TRITON_INTERPRET=1`` is set (Triton kernels run on CPU).
+        triton_version: ``(major, minor)`` of the installed Triton, ``None`` if absent.
         memory_gib: device memory, informational only.
     """
 
@@ -61,6 +63,7 @@ class Platform:
     torch_version: tuple[int, int] = (2, 8)
     has_fp4_dtype: bool = True
     triton_interpret: bool = False
+    triton_version: tuple[int, int] | None = None
     memory_gib: float | None = None
 
     def __post_init__(self) -> None:
@@ -138,13 +141,22 @@ def _importable(names: Iterable[str]) -> frozenset[str]:
     return frozenset(found)
 
 
+def _distribution_version(name: str) -> tuple[int, int] | None:
+    try:
+        return _parse_version(importlib.metadata.version(name))
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def detect_platform() -> Platform:
     """Describe the real machine, every time (no cache)."""
     import torch
 
     torch_version = _parse_version(torch.__version__) or (0, 0)
+    packages = _importable(OPTIONAL_PACKAGES)
     common = dict(
-        packages=_importable(OPTIONAL_PACKAGES),
+        packages=packages,
+        triton_version=_distribution_version("triton") if "triton" in packages else None,
         torch_version=torch_version,
         has_fp4_dtype=hasattr(torch, "float4_e2m1fn_x2"),
         triton_interpret=os.environ.get("TRITON_INTERPRET", "") == "1",

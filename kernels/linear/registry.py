@@ -14,6 +14,7 @@ from kernels.linear.fbgemm import FbgemmNvFp4LinearKernel
 from kernels.linear.flashinfer_cudnn import FlashInferCudnnNvFp4LinearKernel
 from kernels.linear.flashinfer_cutlass import FlashInferCutlassNvFp4LinearKernel
 from kernels.linear.flashinfer_trtllm import FlashInferTrtllmNvFp4LinearKernel
+from kernels.linear.triton import TritonNvFp4LinearKernel
 
 __all__ = ["NVFP4_BACKENDS", "backend_class", "backend_name_of"]
 
@@ -25,6 +26,7 @@ NVFP4_BACKENDS: dict[str, type[NvFp4LinearKernel]] = {
         FlashInferTrtllmNvFp4LinearKernel,
         FlashInferCudnnNvFp4LinearKernel,
         FbgemmNvFp4LinearKernel,
+        TritonNvFp4LinearKernel,
         EmulationNvFp4LinearKernel,
     )
 }

@@ -46,7 +46,7 @@ logger = logging.getLogger("kernels.linear")
 
 #: Backends that ``VLLM_BATCH_INVARIANT`` may force, best first. Each must
 #: declare ``batch_invariant = True`` (checked in :func:`decide`).
-BATCH_INVARIANT_PREFERENCE: tuple[str, ...] = ("emulation",)
+BATCH_INVARIANT_PREFERENCE: tuple[str, ...] = ("triton", "emulation")
 
 
 @dataclasses.dataclass(frozen=True)
