@@ -31,13 +31,22 @@ from kernels.envs import SELECTION_VARIABLES  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _stable_environment(monkeypatch: pytest.MonkeyPatch):
-    """Start without selection variables; fail a test that leaks an env change."""
-    for name in SELECTION_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+def _stable_environment():
+    """Start without selection variables; fail a test that leaks an env change.
+
+    Deliberately not built on ``monkeypatch``: autouse fixtures are set up
+    first and torn down last, so a test's own ``monkeypatch.setenv`` is undone
+    before this check runs, and only a real leak is reported.
+    """
+    saved = {name: os.environ.pop(name) for name in SELECTION_VARIABLES if name in os.environ}
     before = dict(os.environ)
-    yield
-    after = dict(os.environ)
-    if after != before:
-        changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-        pytest.fail(f"test changed os.environ without restoring it: {changed}")
+    try:
+        yield
+        after = dict(os.environ)
+        if after != before:
+            changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+            os.environ.clear()
+            os.environ.update(before)
+            pytest.fail(f"test changed os.environ without restoring it: {changed}")
+    finally:
+        os.environ.update(saved)
