@@ -30,6 +30,11 @@ if not _has_cuda():
 from kernels.envs import SELECTION_VARIABLES  # noqa: E402
 
 
+def _snapshot() -> dict[str, str]:
+    # pytest itself rewrites PYTEST_CURRENT_TEST around every phase.
+    return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+
+
 @pytest.fixture(autouse=True)
 def _stable_environment():
     """Start without selection variables; fail a test that leaks an env change.
@@ -39,13 +44,14 @@ def _stable_environment():
     before this check runs, and only a real leak is reported.
     """
     saved = {name: os.environ.pop(name) for name in SELECTION_VARIABLES if name in os.environ}
-    before = dict(os.environ)
+    before = _snapshot()
     try:
         yield
-        after = dict(os.environ)
+        after = _snapshot()
         if after != before:
             changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-            os.environ.clear()
+            for key in after.keys() - before.keys():
+                del os.environ[key]
             os.environ.update(before)
             pytest.fail(f"test changed os.environ without restoring it: {changed}")
     finally:
