@@ -167,12 +167,12 @@ def _forced(
         if chosen is not None:
             candidates.append(CandidateVerdict(name, cls.__name__, "not-reached"))
             continue
-        rejected = _verdict(cls, config, platform)
-        if rejected is None:
+        verdict = _verdict(cls, config, platform)
+        if verdict is None:
             chosen = name
             candidates.append(CandidateVerdict(name, cls.__name__, "selected"))
         else:
-            candidates.append(rejected)
+            candidates.append(verdict)
     if envs.disabled_kernels:
         messages.append(
             f"{env_vars.VLLM_DISABLED_KERNELS} applies to automatic selection only; "
@@ -182,7 +182,7 @@ def _forced(
         last = candidates[-1]
         verb = "is not supported" if last.status == "unsupported" else "cannot implement this layer"
         error = f"Forced NVFP4 kernel {last.kernel} {verb}: {last.reason}"
-        earlier = [c for c in candidates[:-1]]
+        earlier = candidates[:-1]
         if earlier:
             error += " (also tried: " + "; ".join(f"{c.kernel}: {c.reason}" for c in earlier) + ")"
         return SelectionDecision(
@@ -224,12 +224,12 @@ def _automatic(
                 )
             )
         else:
-            rejected = _verdict(cls, config, platform)
-            if rejected is None:
+            verdict = _verdict(cls, config, platform)
+            if verdict is None:
                 chosen = name
                 candidates.append(CandidateVerdict(name, cls.__name__, "selected"))
             else:
-                candidates.append(rejected)
+                candidates.append(verdict)
     known = {cls.__name__ for cls in table.values()}
     unknown = sorted(envs.disabled_kernels - known)
     if unknown:

@@ -104,7 +104,7 @@ def e2m1_round(x: torch.Tensor) -> torch.Tensor:
     xf = x.float()
     mag = xf.abs()
     code = torch.zeros(x.shape, dtype=torch.uint8, device=x.device)
-    for bound, up in zip(_BOUNDARIES, _TIE_ROUNDS_UP):
+    for bound, up in zip(_BOUNDARIES, _TIE_ROUNDS_UP, strict=True):
         above = (mag >= bound) if up else (mag > bound)
         code += above.to(torch.uint8)
     # NaN compares false everywhere, so its magnitude code is 0; give it a + sign.

@@ -89,7 +89,7 @@ def test_higher_rule_beats_lower_rule(higher: str, lower: str) -> None:
 
 @pytest.mark.parametrize(
     "higher, lower",
-    [(h, l) for h, l in itertools.combinations(list(RULES), 2) if h in ("use_fbgemm", "gemm_backend")],
+    [(hi, lo) for hi, lo in itertools.combinations(list(RULES), 2) if hi in ("use_fbgemm", "gemm_backend")],
 )
 def test_unsupported_forced_kernel_raises_instead_of_falling_back(higher: str, lower: str) -> None:
     env = {**RULES[lower][0], **RULES[higher][0]}
