@@ -2,12 +2,17 @@
 
 Support rule (data below): FlashInfer installed, CUDA >= 12.8, capability
 family (10, 12).
+
+Weights: padded (N to 32, K to 64) with 128x4 swizzled block scales;
+activations quantized by ``flashinfer.fp4_quantize`` into the same layout
+(see :mod:`kernels.linear._flashinfer` for the facts and the call).
 """
 
 from __future__ import annotations
 
 import torch
 
+from kernels.linear import _flashinfer
 from kernels.linear.base import NvFp4LinearKernel, NvFp4LinearLayer, Verdict, requirement_verdict
 from kernels.platform import Platform, current_platform
 
@@ -20,6 +25,8 @@ class FlashInferCutlassNvFp4LinearKernel(NvFp4LinearKernel):
     name = "flashinfer-cutlass"
     SUPPORTED_FAMILIES = (10, 12)
     MIN_CUDA = (12, 8)
+    #: the ``backend=`` value passed to ``flashinfer.mm_fp4``
+    MM_FP4_BACKEND = "cutlass"
 
     @classmethod
     def is_supported(cls, platform: Platform | None = None) -> Verdict:
@@ -33,7 +40,9 @@ class FlashInferCutlassNvFp4LinearKernel(NvFp4LinearKernel):
         )
 
     def process_weights(self, layer: NvFp4LinearLayer) -> None:
-        raise NotImplementedError
+        _flashinfer.process_weights(self, layer, shuffle=False)
 
-    def _apply(self, layer: NvFp4LinearLayer, x2d: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        raise NotImplementedError
+    def _apply(
+        self, layer: NvFp4LinearLayer, x2d: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        return _flashinfer.apply_mm_fp4(self, self.MM_FP4_BACKEND, layer, x2d, bias)

@@ -1,0 +1,83 @@
+"""Plumbing shared by the Blackwell library backends (cuBLASLt, FlashInfer x3, FBGEMM).
+
+Three small pieces every one of them needs before it launches anything:
+
+* :func:`require_cuda`: the libraries run on CUDA tensors only. Tests that
+  check argument plumbing on a CPU replace this one function (it is looked up
+  as ``_native.require_cuda`` at call time); a separate test keeps the real
+  refusal covered.
+* :func:`import_library`: the libraries are imported lazily, at call time,
+  so that ``kernels`` imports on a machine without them; a missing library
+  becomes a :class:`~kernels.errors.BackendUnavailableError` naming the
+  backend, the package and how to install it.
+* :func:`check_w4a4_layer` and :func:`global_scales`: the layer checks and
+  the FP32 scalars derived once at weight-processing time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import torch
+
+from kernels.errors import BackendUnavailableError, FormatError
+from kernels.linear.base import NvFp4LinearConfig, NvFp4LinearLayer
+
+__all__ = ["check_w4a4_layer", "global_scales", "import_library", "require_cuda"]
+
+
+def require_cuda(backend: str, **tensors: torch.Tensor) -> None:
+    """Refuse tensors that are not on a CUDA device, naming each offender.
+
+    Raises :class:`FormatError` (a ``ValueError``) before any launch.
+    """
+    off = {name: t.device for name, t in tensors.items() if t.device.type != "cuda"}
+    if off:
+        where = ", ".join(f"{name} is on {device}" for name, device in off.items())
+        raise FormatError(f"{backend} runs on CUDA tensors only; {where}")
+
+
+def import_library(backend: str, module: str, package: str, install: str) -> ModuleType:
+    """Import ``module`` or raise :class:`BackendUnavailableError` with an install hint."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"{backend} needs the {package} package ({install}); importing {module!r} failed: {exc}"
+        ) from exc
+
+
+def check_w4a4_layer(backend: str, config: NvFp4LinearConfig, layer: NvFp4LinearLayer) -> None:
+    """The layer must be W4A4 and have the sizes the kernel was built for."""
+    if layer.input_global_scale is None:
+        raise FormatError(
+            f"{backend} computes FP4 x FP4 and needs a W4A4 layer with a static "
+            f"input_global_scale; this layer is weight-only (W4A16)"
+        )
+    have = (layer.out_features, layer.in_features)
+    want = (config.out_features, config.in_features)
+    if have != want:
+        raise FormatError(
+            f"{backend} was built for N x K = {want[0]} x {want[1]}, the layer is "
+            f"{have[0]} x {have[1]}"
+        )
+
+
+def global_scales(layer: NvFp4LinearLayer) -> dict[str, torch.Tensor]:
+    """FP32 ``[1]`` tensors derived from the layer's two quantization multipliers.
+
+    Our global scales *multiply* before quantization (``448 * 6 / amax``), so
+    the GEMM's decode factors are their reciprocals and the epilogue factor is
+    ``alpha = 1 / (input_global_scale * weight_global_scale)``. Computed once
+    here so the forward does no host synchronisation.
+    """
+    assert layer.input_global_scale is not None  # check_w4a4_layer ran first
+    in_gs = layer.input_global_scale.reshape(1).float()
+    w_gs = layer.weight_global_scale.reshape(1).float()
+    return {
+        "input_global_scale": in_gs,
+        "input_decode_scale": 1.0 / in_gs,
+        "weight_decode_scale": 1.0 / w_gs,
+        "alpha": 1.0 / (in_gs * w_gs),
+    }
