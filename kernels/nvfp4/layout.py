@@ -70,10 +70,15 @@ def swizzle_scales(scale: torch.Tensor) -> torch.Tensor:
 
 
 def unswizzle_scales(swizzled: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
-    """Inverse of :func:`swizzle_scales`: ``[R, C]`` swizzled -> linear ``[rows, cols]``."""
-    _check_scale(swizzled, "swizzled scale")
+    """Inverse of :func:`swizzle_scales`: swizzled -> linear ``[rows, cols]``.
+
+    ``swizzled`` is the padded ``[R, C]`` matrix or the flat byte stream of
+    ``R * C`` scales that the libraries hand back.
+    """
+    if swizzled.dtype != torch.float8_e4m3fn:
+        raise FormatError(f"swizzled scale must be torch.float8_e4m3fn, got {swizzled.dtype}")
     r_pad, c_pad = swizzled_shape(rows, cols)
-    if tuple(swizzled.shape) != (r_pad, c_pad) and swizzled.numel() != r_pad * c_pad:
+    if swizzled.numel() != r_pad * c_pad or swizzled.dim() not in (1, 2):
         raise FormatError(
             f"swizzled scale has shape {tuple(swizzled.shape)}, expected {(r_pad, c_pad)} "
             f"for a logical [{rows}, {cols}] matrix"

@@ -58,6 +58,15 @@ def test_swizzle_refuses_wrong_input() -> None:
         layout.swizzle_scales(random_scales(4, 4).reshape(16))
     with pytest.raises(FormatError, match="expected"):
         layout.unswizzle_scales(random_scales(128, 4), 129, 4)
+    with pytest.raises(FormatError, match="float8_e4m3fn"):
+        layout.unswizzle_scales(torch.zeros(128, 4), 128, 4)
+
+
+def test_unswizzle_accepts_the_flat_byte_stream() -> None:
+    s = random_scales(130, 5)
+    flat = layout.swizzle_scales(s).flatten()
+    assert flat.shape == (256 * 8,)
+    assert torch.equal(layout.unswizzle_scales(flat, 130, 5).view(torch.uint8), s.view(torch.uint8))
 
 
 def test_pad_weight_keeps_values_and_adds_zeros() -> None:
