@@ -1,0 +1,51 @@
+"""``nvfp4-matrix mutants``: run every deliberately broken selection; each must be caught."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from harness.cli.common import console, load
+
+__all__ = ["add_parser", "mutants_command"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("mutants", help="prove the matrix catches known selection bugs")
+    p.add_argument(
+        "matrix", nargs="*", metavar="MATRIX", help="matrix files (default: matrix/*.yaml)"
+    )
+    p.set_defaults(func=mutants_command)
+
+
+def mutants_command(args: argparse.Namespace) -> int:
+    from harness.mutants import MUTANTS
+    from harness.runner import Runner
+
+    matrix = load(args.matrix)
+    table = Table(title="Mutants (each must be caught)", title_justify="left")
+    for col in ("mutant", "what is broken", "mismatches", "first caught at", "rule", "verdict"):
+        table.add_column(col, overflow="fold")
+    survivors = 0
+    for mutant in MUTANTS:
+        select, backends = mutant.build()
+        result = Runner(matrix, select=select, backends=backends).run()
+        failures = result.failures
+        first = failures[0] if failures else None
+        caught = bool(failures)
+        survivors += not caught
+        table.add_row(
+            mutant.name,
+            mutant.title,
+            str(len(failures)),
+            first.cell.id if first else "-",
+            first.rule if first else "-",
+            "[green]caught[/]" if caught else "[bold red]SURVIVED[/]",
+        )
+    console().print(table)
+    if survivors:
+        print(f"{survivors} mutant(s) survived: the matrix misses a known bug class")
+        return 1
+    print(f"all {len(MUTANTS)} mutants caught")
+    return 0

@@ -1,0 +1,49 @@
+"""``nvfp4-matrix table``: every profile under the default env and each single forcing variable."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from harness.cli.common import console, load
+
+__all__ = ["add_parser", "table_command"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("table", help="the selection table for every profile")
+    p.add_argument(
+        "matrix", nargs="*", metavar="MATRIX", help="matrix files (default: matrix/*.yaml)"
+    )
+    p.add_argument(
+        "--markdown", action="store_true", help="print a markdown table (for the README)"
+    )
+    p.set_defaults(func=table_command)
+
+
+def table_command(args: argparse.Namespace) -> int:
+    from harness.report import markdown_table, selection_table, table_rows_text
+    from harness.runner import Runner
+
+    matrix = load(args.matrix)
+    table = selection_table(Runner(matrix))
+    rows = table_rows_text(table)
+    if args.markdown:
+        print(markdown_table(list(table.headers), rows))
+    else:
+        rich_table = Table(
+            title="NVFP4 selection: profile x environment -> backend (default layer)",
+            title_justify="left",
+        )
+        for header in table.headers:
+            rich_table.add_column(header, overflow="fold")
+        for row in rows:
+            rich_table.add_row(*row)
+        console().print(rich_table)
+    if table.disagreements:
+        print(
+            f"{table.disagreements} cells (marked ≠) disagree with the matrix rules: run `nvfp4-matrix run`"
+        )
+        return 1
+    return 0

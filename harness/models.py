@@ -1,0 +1,429 @@
+"""The matrix format: pydantic models for one matrix YAML file.
+
+Every model forbids unknown keys and is strict about types (a capability
+written as the YAML float ``9.0`` or a boolean written as ``yes`` where a
+string is expected is refused, not coerced). Cross-file rules (a sweep naming
+an unknown profile, a duplicate case id, ...) are checked after the files are
+merged, in :mod:`harness.matrix`.
+
+The JSON schema shipped as ``matrix/schema.json`` is generated from
+:class:`MatrixFile` (``nvfp4-matrix schema --write matrix/schema.json``).
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
+
+from kernels.envs import SELECTION_VARIABLES
+from kernels.platform import OPTIONAL_PACKAGES, Platform
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AutoRule",
+    "BackendSpec",
+    "ErrorTemplates",
+    "ForcingRule",
+    "GoldenCase",
+    "GoldenExpect",
+    "GpuProfile",
+    "Implements",
+    "LayerSpec",
+    "MatrixFile",
+    "MockOutcome",
+    "Precedence",
+    "RealTests",
+    "SupportRule",
+    "Sweep",
+    "parse_version",
+]
+
+#: The only format version this harness reads.
+SCHEMA_VERSION = 1
+
+VersionStr = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d+\.\d+$"),
+    Field(description='"major.minor", quoted (YAML reads 10.10 as the float 10.1)'),
+]
+Ident = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$"),
+    Field(description="lowercase id: letters, digits, '.', '_' and '-'"),
+]
+RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+KernelClassName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+SelectionVariable = Literal[SELECTION_VARIABLES]  # type: ignore[valid-type]
+PackageName = Literal[OPTIONAL_PACKAGES]  # type: ignore[valid-type]
+ActDtype = Literal["bfloat16", "float16", "float32"]
+CandidateStatus = Literal["selected", "unsupported", "cannot-implement", "disabled", "not-reached"]
+
+
+def parse_version(text: str | None) -> tuple[int, int] | None:
+    """``"12.8"`` -> ``(12, 8)``; ``None`` stays ``None``."""
+    if text is None:
+        return None
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- hardware profiles -----------------------------------------------------------
+
+
+class RealTests(_Strict):
+    """Which real-hardware tests must run and which may skip on this profile's runner.
+
+    Patterns are pytest node-id globs (``tests/linear/test_triton.py::*``) or
+    ``marker:<name>`` (every test carrying that marker). On a runner started
+    with ``--nvfp4-profile <id>``, a skipped test that matches no ``may_skip``
+    pattern fails, a test matching ``must_run`` may never skip, and every
+    ``must_run`` pattern must match at least one collected test.
+    """
+
+    must_run: list[str] = Field(default_factory=list)
+    may_skip: list[str] = Field(default_factory=list)
+
+
+class GpuProfile(_Strict):
+    """A fake machine: what :class:`kernels.platform.Platform` would report on it."""
+
+    name: str = Field(description="device name as torch reports it")
+    device_type: Literal["cuda", "cpu"]
+    capability: VersionStr | None = Field(
+        None, description='compute capability, e.g. "10.0"; cuda only'
+    )
+    cuda: VersionStr | None = Field(
+        None, description='CUDA runtime torch was built with, e.g. "12.8"'
+    )
+    memory_gib: float | None = Field(None, ge=0)
+    packages: list[PackageName] = Field(
+        default_factory=list, description="optional packages installed on this machine"
+    )
+    torch: VersionStr = Field("2.9", description="torch version")
+    fp4_dtype: bool = Field(True, description="torch provides float4_e2m1fn_x2")
+    triton: VersionStr | None = Field(None, description="Triton version (when triton is installed)")
+    triton_interpret: bool = Field(False, description="TRITON_INTERPRET=1 is set")
+    queue: str | None = Field(
+        None, description="Buildkite queue whose agents have this GPU; null when no runner has it"
+    )
+    shards: int = Field(
+        1,
+        ge=1,
+        description="parallel jobs for this profile's real-hardware suite (Buildkite parallelism)",
+    )
+    supported: list[str] = Field(
+        description="the backends whose support rule accepts this machine (declared, and "
+        "checked against the backends' rules when the matrix loads)",
+    )
+    real_tests: RealTests = Field(default_factory=RealTests)
+    notes: str | None = None
+
+    _id: str = PrivateAttr("")
+
+    @model_validator(mode="after")
+    def _device_fields(self) -> GpuProfile:
+        if self.device_type == "cuda" and (self.capability is None or self.cuda is None):
+            raise ValueError("a cuda profile needs both 'capability' and 'cuda'")
+        if self.device_type == "cpu" and (self.capability is not None or self.cuda is not None):
+            raise ValueError("a cpu profile has no 'capability' or 'cuda'")
+        if self.triton is not None and "triton" not in self.packages:
+            raise ValueError("'triton' (a version) is set but triton is not in 'packages'")
+        if len(set(self.packages)) != len(self.packages):
+            raise ValueError("'packages' lists a package twice")
+        return self
+
+    @property
+    def id(self) -> str:
+        """The profile's key in ``profiles:`` (``b200``, ``cpu-interpret``, ...)."""
+        return self._id
+
+    @property
+    def capability_tuple(self) -> tuple[int, int] | None:
+        return parse_version(self.capability)
+
+    @property
+    def is_blackwell(self) -> bool:
+        cap = self.capability_tuple
+        return cap is not None and cap[0] in (10, 11, 12)
+
+    def declares_support(self, backend: str) -> bool:
+        """Declared support of ``backend`` on this profile (the ``supported`` list)."""
+        return backend in self.supported
+
+    def platform(self, packages: tuple[str, ...] | list[str] | None = None) -> Platform:
+        """The :class:`~kernels.platform.Platform` this profile fakes (cached).
+
+        ``packages`` replaces the profile's installed optional packages.
+        """
+        key = tuple(sorted(self.packages if packages is None else packages))
+        return _platform(self, key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _platform_cached(
+    name: str,
+    device_type: str,
+    capability: tuple[int, int] | None,
+    cuda: tuple[int, int] | None,
+    packages: tuple[str, ...],
+    torch: tuple[int, int],
+    fp4_dtype: bool,
+    triton: tuple[int, int] | None,
+    triton_interpret: bool,
+    memory_gib: float | None,
+) -> Platform:
+    return Platform(
+        name=name,
+        device_type=device_type,  # type: ignore[arg-type]
+        capability=capability,
+        cuda_version=cuda,
+        packages=frozenset(packages),
+        torch_version=torch,
+        has_fp4_dtype=fp4_dtype,
+        triton_interpret=triton_interpret,
+        triton_version=triton if "triton" in packages else None,
+        memory_gib=memory_gib,
+    )
+
+
+def _platform(profile: GpuProfile, packages: tuple[str, ...]) -> Platform:
+    return _platform_cached(
+        profile.name,
+        profile.device_type,
+        parse_version(profile.capability),
+        parse_version(profile.cuda),
+        packages,
+        parse_version(profile.torch) or (2, 9),
+        profile.fp4_dtype,
+        parse_version(profile.triton),
+        profile.triton_interpret,
+        profile.memory_gib,
+    )
+
+
+# --- layers ------------------------------------------------------------------------
+
+
+class LayerSpec(_Strict):
+    """One NVFP4 linear layer shape (:class:`kernels.linear.NvFp4LinearConfig`)."""
+
+    in_features: int = Field(gt=0, description="K")
+    out_features: int = Field(gt=0, description="N")
+    act_dtype: ActDtype = "bfloat16"
+    weight_only: bool = Field(False, description="W4A16 checkpoint (no static input scale)")
+    has_bias: bool = False
+
+
+# --- backends and their declared rules ------------------------------------------------------
+
+
+class SupportRule(_Strict):
+    """One way a backend can be supported; every stated requirement must hold.
+
+    ``families`` is an exact set of capability majors (10 = B200/B300,
+    12 = RTX 50 / GB10), never "this or newer"; ``min_capability`` is the
+    "this generation or newer" form for rules that really mean it.
+    """
+
+    device: Literal["cuda", "cpu", "any"]
+    families: list[int] | None = Field(None, description="exact capability majors")
+    min_capability: VersionStr | None = None
+    min_cuda: VersionStr | None = None
+    packages: list[PackageName] = Field(default_factory=list)
+    fp4_dtype: bool | None = Field(None, description="torch must (not) provide float4_e2m1fn_x2")
+    triton_interpret: bool | None = Field(None, description="TRITON_INTERPRET=1 must (not) be set")
+
+    @model_validator(mode="after")
+    def _cuda_only_keys(self) -> SupportRule:
+        cuda_keys = [
+            k for k in ("families", "min_capability", "min_cuda") if getattr(self, k) is not None
+        ]
+        if cuda_keys and self.device != "cuda":
+            raise ValueError(f"{', '.join(cuda_keys)} only make sense with device: cuda")
+        return self
+
+    def describe(self) -> str:
+        parts: list[str] = [self.device if self.device != "any" else "any device"]
+        if self.families is not None:
+            parts.append("family " + " or ".join(f"sm_{f}x" for f in self.families))
+        if self.min_capability:
+            parts.append(f"capability >= {self.min_capability}")
+        if self.min_cuda:
+            parts.append(f"CUDA >= {self.min_cuda}")
+        if self.packages:
+            parts.append("packages " + ", ".join(self.packages))
+        if self.fp4_dtype is not None:
+            parts.append(("" if self.fp4_dtype else "no ") + "torch fp4 dtype")
+        if self.triton_interpret is not None:
+            parts.append("TRITON_INTERPRET=" + ("1" if self.triton_interpret else "0"))
+        return ", ".join(parts)
+
+
+class Implements(_Strict):
+    """Which layers the backend can implement (its ``can_implement`` rule)."""
+
+    act_dtypes: list[ActDtype]
+    weight_only: bool = Field(False, description="supports W4A16 checkpoints")
+    k_multiple: int = Field(16, gt=0, description="in_features must be a multiple of this")
+
+
+class BackendSpec(_Strict):
+    """A registered NVFP4 backend, described as data for the oracle."""
+
+    kernel: KernelClassName = Field(
+        description="class name (the spelling VLLM_DISABLED_KERNELS uses)"
+    )
+    batch_invariant: bool = False
+    support: list[SupportRule] = Field(min_length=1, description="supported when any rule holds")
+    implements: Implements
+
+    def describe_support(self) -> str:
+        return " | ".join(rule.describe() for rule in self.support)
+
+
+# --- precedence ---------------------------------------------------------------------------------
+
+
+class ForcingRule(_Strict):
+    """A row of the precedence table: a variable that forces the choice when set.
+
+    ``value: boolean``: the variable is a boolean, true forces the ``forces``
+    list (the first supported one wins). ``value: backend-name``: the variable
+    names the backend to force.
+    """
+
+    rule: RuleId
+    variable: SelectionVariable
+    value: Literal["boolean", "backend-name"] = "boolean"
+    forces: list[str] = Field(default_factory=list)
+    summary: str | None = None
+
+    @model_validator(mode="after")
+    def _forces_matches_value(self) -> ForcingRule:
+        if self.value == "boolean" and not self.forces:
+            raise ValueError("a boolean rule needs 'forces' (the backends it forces, best first)")
+        if self.value == "backend-name" and self.forces:
+            raise ValueError(
+                "a backend-name rule forces the backend its variable names: drop 'forces'"
+            )
+        return self
+
+
+class AutoRule(_Strict):
+    """Automatic selection: the first supported backend in ``order``."""
+
+    rule: RuleId = "auto"
+    disabled_by: SelectionVariable = Field(
+        description="comma-separated kernel class names to skip (automatic selection only)"
+    )
+    order: list[str] = Field(min_length=1, description="every backend, in the order tried")
+
+
+class ErrorTemplates(_Strict):
+    """The start of each error message; ``{kernel}`` is the class name, ``{reason}`` the verdict."""
+
+    forced_unsupported: str = "Forced NVFP4 kernel {kernel} is not supported: {reason}"
+    forced_cannot_implement: str = (
+        "Forced NVFP4 kernel {kernel} cannot implement this layer: {reason}"
+    )
+    auto_nothing: str = "Failed to find a kernel that can implement the NVFP4 linear layer"
+
+
+class Precedence(_Strict):
+    """The precedence table: forcing rules in order (first match wins), then auto."""
+
+    forcing: list[ForcingRule]
+    auto: AutoRule
+    errors: ErrorTemplates = Field(default_factory=ErrorTemplates)
+
+
+# --- sweeps and golden cases ---------------------------------------------------------------------
+
+
+class MockOutcome(_Strict):
+    """A forced ``is_supported()`` result for one backend."""
+
+    supported: bool
+    reason: str = "mocked unsupported"
+
+
+class Sweep(_Strict):
+    """A block of cells: profiles x environments x layers (x mocked support outcomes).
+
+    Environments are the cross product of ``cross`` (``null`` = unset;
+    ``$BACKENDS`` expands to every backend name) plus every explicit entry of
+    ``envs``. With ``mock_relevant``, every backend the deciding rule consults
+    is additionally forced supported and unsupported, in every combination.
+    """
+
+    id: Ident
+    description: str | None = None
+    profiles: list[str] | None = Field(None, description="default: every profile")
+    layers: list[str] | None = Field(None, description="default: the default layer")
+    cross: dict[SelectionVariable, list[str | None]] = Field(default_factory=dict)
+    envs: list[dict[SelectionVariable, str]] = Field(default_factory=list)
+    mock: dict[str, MockOutcome] = Field(
+        default_factory=dict, description="fixed mocks for every cell"
+    )
+    mock_relevant: bool = False
+
+
+class GoldenExpect(_Strict):
+    """The hand-written outcome of a golden case: a backend, or an error."""
+
+    backend: str | None = None
+    rule: RuleId | None = None
+    error: str | None = Field(None, description="text the error message must contain")
+    invalid_env: bool = Field(False, description="the error is an invalid environment value")
+    candidates: dict[str, CandidateStatus] | None = Field(
+        None, description="verdicts the decision record must show (a subset)"
+    )
+    messages: list[str] = Field(default_factory=list, description="text some note must contain")
+
+    @model_validator(mode="after")
+    def _backend_or_error(self) -> GoldenExpect:
+        if (self.backend is None) == (self.error is None):
+            raise ValueError("expect exactly one of 'backend' or 'error'")
+        if self.invalid_env and self.error is None:
+            raise ValueError("'invalid_env' needs 'error' (the text the message must contain)")
+        return self
+
+
+class GoldenCase(_Strict):
+    """One explicit case: profile + env (+ mocks, packages, layer) -> expected outcome."""
+
+    id: Ident
+    profile: str
+    env: dict[SelectionVariable, str] = Field(default_factory=dict)
+    layer: str | None = None
+    packages: list[PackageName] | None = Field(None, description="replaces the profile's packages")
+    mock: dict[str, MockOutcome] = Field(default_factory=dict)
+    expect: GoldenExpect
+    why: str | None = None
+
+
+# --- the file ----------------------------------------------------------------------------------
+
+
+class MatrixFile(_Strict):
+    """One matrix YAML file. Several files merge into one matrix (see ``include``)."""
+
+    version: Literal[1] = Field(description="format version")
+    include: list[str] = Field(
+        default_factory=list, description="other matrix files, relative to this one"
+    )
+    profiles: dict[Ident, GpuProfile] = Field(default_factory=dict)
+    layers: dict[Ident, LayerSpec] = Field(default_factory=dict)
+    default_layer: Ident | None = None
+    backends: dict[Ident, BackendSpec] = Field(default_factory=dict)
+    precedence: Precedence | None = None
+    sweeps: list[Sweep] = Field(default_factory=list)
+    cases: list[GoldenCase] = Field(default_factory=list)

@@ -1,0 +1,20 @@
+"""Fixtures for the harness's own tests: the shipped matrix, loaded and run once."""
+
+from __future__ import annotations
+
+import pytest
+from harness_testutil import SHIPPED
+
+from harness.matrix import Matrix, load_matrix
+
+
+@pytest.fixture(scope="session")
+def shipped() -> Matrix:
+    return load_matrix(SHIPPED)
+
+
+@pytest.fixture(scope="session")
+def shipped_result(shipped):
+    from harness.runner import Runner
+
+    return Runner(shipped).run()
