@@ -1,0 +1,38 @@
+"""``nvfp4-matrix buildkite [MATRIX...]``: print the Buildkite pipeline generated from the matrix."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.cli.common import load
+
+__all__ = ["add_parser", "buildkite_command"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "buildkite",
+        help="print the Buildkite pipeline for the matrix (pipe it to `buildkite-agent pipeline upload`)",
+    )
+    p.add_argument(
+        "matrix", nargs="*", metavar="MATRIX", help="matrix files (default: matrix/*.yaml)"
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="write the YAML to FILE instead of stdout")
+    p.set_defaults(func=buildkite_command)
+
+
+def buildkite_command(args: argparse.Namespace) -> int:
+    import yaml
+
+    from harness.buildkite import generate_pipeline
+
+    matrix = load(args.matrix)
+    pipeline = generate_pipeline(matrix, matrix_args=" ".join(args.matrix))
+    text = yaml.safe_dump(pipeline, sort_keys=False, width=120)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
