@@ -20,13 +20,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from kernels.platform import Platform, current_platform
-
 from harness.errors import HarnessError
 from harness.matrix import Matrix
 from harness.models import GpuProfile
 from harness.oracle import Oracle
 from harness.runner import Actual, compare
+from kernels.platform import Platform, current_platform
 
 __all__ = [
     "RealityReport",
@@ -218,11 +217,10 @@ def check_reality(
     layer_id: str | None = None,
 ) -> RealityReport:
     """Compare the matrix with the real machine (``platform`` defaults to the detected one)."""
+    from harness.runner import Runner, clean_environment, quiet_selection_logs
     from kernels.errors import InvalidEnvironmentError
     from kernels.linear.registry import NVFP4_BACKENDS
     from kernels.linear.select import decide
-
-    from harness.runner import Runner, clean_environment, quiet_selection_logs
 
     platform = platform or current_platform()
     profile = match_profile(matrix, platform, profile_id)
