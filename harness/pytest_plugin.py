@@ -17,6 +17,10 @@ Three jobs:
   ``must_run`` pattern must match a collected test, and a skip is a failure
   unless the test matches one of the profile's ``may_skip`` patterns (and no
   ``must_run`` pattern). Silent skips are how hardware suites rot.
+* **Shards**: under Buildkite ``parallelism``, each job keeps only its slice
+  of the collected tests (``BUILDKITE_PARALLEL_JOB`` of
+  ``BUILDKITE_PARALLEL_JOB_COUNT``), chosen by a stable hash of the node id;
+  locally, use pytest-xdist (``-n auto``) instead.
 
 Importing this module imports nothing heavy: pydantic, torch and the kernels
 are imported inside the hooks that need them.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -194,10 +199,54 @@ class CellItem(pytest.Item):
         return self.path, line, f"cell {self.cell.id}"
 
 
+# --- shards -------------------------------------------------------------------------------------
+
+SHARD_ENV = "BUILDKITE_PARALLEL_JOB"
+SHARD_COUNT_ENV = "BUILDKITE_PARALLEL_JOB_COUNT"
+
+
+def shard_of(nodeid: str, count: int) -> int:
+    """The shard (0-based) that runs ``nodeid``: stable across machines and runs."""
+    return zlib.crc32(nodeid.encode()) % count
+
+
+def _shard(environ: Any) -> tuple[int, int] | None:
+    raw_job, raw_count = environ.get(SHARD_ENV), environ.get(SHARD_COUNT_ENV)
+    if raw_count is None:
+        return None
+    try:
+        job, count = int(raw_job or ""), int(raw_count)
+    except ValueError:
+        raise pytest.UsageError(
+            f"{SHARD_ENV}={raw_job!r} / {SHARD_COUNT_ENV}={raw_count!r}: expected integers"
+        ) from None
+    if count < 1 or not 0 <= job < count:
+        raise pytest.UsageError(f"{SHARD_ENV}={job} is not in 0..{count - 1}")
+    return job, count
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _select_shard(config, items)
+    _mark_hardware(items)
+
+
+def _select_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shard = _shard(os.environ)
+    if shard is None or shard[1] == 1:
+        return
+    job, count = shard
+    keep = [i for i in items if shard_of(i.nodeid, count) == job]
+    drop = [i for i in items if shard_of(i.nodeid, count) != job]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 # --- hardware markers --------------------------------------------------------------------------
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def _mark_hardware(items: list[pytest.Item]) -> None:
     marked = [i for i in items if i.get_closest_marker("gpu") or i.get_closest_marker("blackwell")]
     if not marked:
         return
