@@ -7,15 +7,37 @@ importable, or a CPU with ``TRITON_INTERPRET=1`` set (tiny shapes, for tests).
 Path (:meth:`TritonNvFp4LinearKernel.path_for`): ``dot_scaled`` (native FP4 MMA
 through ``tl.dot_scaled`` with E4M3 block-16 scales) on the Blackwell families
 where the installed Triton lowers it natively, ``dequant`` (explicit dequant
-then ``tl.dot``) everywhere else, including the interpreter.
+then ``tl.dot``) everywhere else, including the interpreter. Weight-only
+layers always take ``dequant`` (the block-scaled MMA needs two FP4 operands).
+
+Numerics (the contract, see :mod:`kernels.gemm`): W4A4 activations are
+quantized per row with the layer's static input scale, bitwise as
+:func:`kernels.nvfp4.format.quantize_raw`; every product of an activation
+value and a weight value is exact in float32; the sums are float32 in a K order
+fixed by the weight shape alone (:func:`kernels.gemm.plan.plan_for`), and the
+global scales and bias are applied in a float32 epilogue. Row ``i`` of the
+output is therefore bitwise the same for every batch size.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
+from kernels.errors import FormatError
+from kernels.gemm.layout import pack_dequant_weights, pack_linear_weights
+from kernels.gemm.plan import plan_for, tile_for
 from kernels.linear.base import NvFp4LinearKernel, NvFp4LinearLayer, Verdict
 from kernels.platform import Platform, current_platform
+
+if TYPE_CHECKING:
+    from kernels.gemm.layout import DequantWeights, LinearWeights
+
+# The Triton kernels (kernels.gemm.quantize, .dequant_gemm, .dot_scaled_gemm)
+# are imported when first used: importing them imports Triton, which the
+# registry must not need (a machine without Triton still lists this backend as
+# unsupported), and on a CPU the interpreter switch must be set before it.
 
 __all__ = ["TritonNvFp4LinearKernel"]
 
@@ -61,7 +83,58 @@ class TritonNvFp4LinearKernel(NvFp4LinearKernel):
         return "dequant"
 
     def process_weights(self, layer: NvFp4LinearLayer) -> None:
-        raise NotImplementedError
+        """Plan the GEMM for the weight shape and pre-arrange the weight for the chosen path.
+
+        ``layer.prepared`` gets ``path``, ``plan``, ``weights`` (the layout of
+        :mod:`kernels.gemm.layout`), ``alpha`` (float32 epilogue factor) and
+        ``input_scale`` (the static activation multiplier as a float, or None).
+        Reads the global scales on the host once, here, so that the forward
+        path has no host synchronisation (CUDA-graph safe).
+        """
+        device = layer.weight.device
+        if device.type not in ("cuda", "cpu"):
+            raise FormatError(f"{type(self).__name__} needs weights on a CUDA device (or the CPU "
+                              f"under the Triton interpreter), got {device}")
+        if (device.type == "cuda") != self.platform.is_cuda:
+            raise FormatError(f"weight is on {device}, but the kernel was built for {self.platform.sm}")
+        n, k = layer.out_features, layer.in_features
+        plan = plan_for(n, k)
+        path = "dequant" if layer.weight_only else self.path_for(self.platform)
+        w_gs = layer.weight_global_scale.to(torch.float32)
+        in_gs: float | None = None
+        denom = w_gs
+        if layer.input_global_scale is not None:
+            in_gs_t = layer.input_global_scale.to(torch.float32)
+            in_gs, denom = float(in_gs_t), w_gs * in_gs_t
+        weights: LinearWeights | DequantWeights
+        if path == "dot_scaled":
+            weights = pack_linear_weights(layer.weight, layer.weight_scale, plan.block_k)
+            alpha = float(torch.tensor(1.0, dtype=torch.float32, device=device) / denom)
+        else:
+            weights = pack_dequant_weights(layer.weight, layer.weight_scale, plan.block_k)
+            # the decoded weight carries a factor 2**-8 (kernels.gemm.layout)
+            alpha = float(torch.tensor(256.0, dtype=torch.float32, device=device) / denom)
+        layer.prepared.update(path=path, plan=plan, weights=weights, alpha=alpha, input_scale=in_gs)
+        layer.processed_by = self.name
 
     def _apply(self, layer: NvFp4LinearLayer, x2d: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        raise NotImplementedError
+        from kernels.gemm.dequant_gemm import nvfp4_dequant_gemm
+        from kernels.gemm.dot_scaled_gemm import nvfp4_dot_scaled_gemm
+        from kernels.gemm.quantize import nvfp4_quantize
+
+        p = layer.prepared
+        plan = p["plan"]
+        if x2d.shape[1] and x2d.stride(1) != 1:
+            x2d = x2d.contiguous()
+        if p["path"] == "dot_scaled":
+            _, codes, scales = nvfp4_quantize(x2d, p["input_scale"], values=False, codes=True)
+            assert codes is not None and scales is not None
+            return nvfp4_dot_scaled_gemm(codes, scales, p["weights"], plan, p["alpha"], x2d.dtype,
+                                         bias=bias)
+        a = x2d
+        if p["input_scale"] is not None:
+            values, _, _ = nvfp4_quantize(x2d, p["input_scale"], values=True, codes=False)
+            assert values is not None
+            a = values
+        return nvfp4_dequant_gemm(a, p["weights"], plan, p["alpha"], bias=bias,
+                                  tile=tile_for(max(a.shape[0], 1), plan))

@@ -1,0 +1,491 @@
+"""Batch-invariant NVFP4 GEMM with explicit dequantization (sm80, sm90, the interpreter).
+
+Computes, for activations ``a [M, K]`` (bf16 or fp16) and an NVFP4 weight
+``W [N, K]`` prepared by :func:`kernels.gemm.layout.pack_dequant_weights`::
+
+    y[m, n] = alpha * sum_k a[m, k] * (e2m1(W[n, k]) * scale[n, k // 16] * 2**-8)  (+ bias[n])
+
+where ``e2m1 * scale * 2**-8`` is exact in bf16/fp16 (at most 6 significant
+bits), so every product is exact in float32 and the only roundings are the
+float32 additions and the final cast. ``alpha`` folds the ``2**8`` and the
+global scales (``256 / (w_gs * in_gs)``; ``256 / w_gs`` weight-only). For
+W4A4 the caller passes the row-locally quantized activations
+(:func:`kernels.gemm.quantize.nvfp4_quantize`, ``values``), which are exact too.
+
+Orientation (swap-AB): the weight tile is the MMA's first operand
+(``[BLOCK_N, BLOCK_K]``, decoded in registers, which is where Hopper's
+``wgmma`` accepts a computed operand), the activation tile the second
+(``[BLOCK_K, BLOCK_M]``, from shared memory). A decode batch of 1..16 rows then
+costs one 16-wide MMA column instead of a 64-row MMA tile.
+
+Decode: each thread loads whole 32-bit words (16-byte shared-memory loads) in
+which the offline layout put its codes already in bf16 bit positions, so one
+mask or shift-and-mask gives two operand values, and the pair lands in one MMA
+register unchanged; the E4M3 block scale is stored as a byte whose bf16 (fp16)
+pattern is one integer multiply-add away. About 4 SASS instructions per weight
+element on sm90 (Triton 3.6), no inline assembly.
+
+Reduction order (the batch-invariance contract, see :mod:`kernels.gemm.plan`):
+K is cut into ``split_k`` contiguous runs of ``chunks_per_split`` layout
+chunks. Each run is accumulated from zero, 16 K at a time, in K order; the runs
+are then added in split order to a zero float32 total, and the epilogue
+``fma(total, alpha, bias)`` is applied. Which program does which run, how many
+K the loop stages per iteration (``BLOCK_K``), whether runs meet in registers
+(``inline``) or through a float32 buffer and :func:`_splitk_reduce_kernel`
+(``partial``), and whether the weight is decoded in registers or first written
+out whole (``DENSE_W``, large M) do not change those operations; the GPU tests
+check it bitwise for every tile config.
+
+Memory layout: ``x`` row-major with unit stride along K; ``y`` row-major
+``[M, N]``; ``partials`` ``float32 [SPLIT_K, M, N]``; weights as in
+:mod:`kernels.gemm.layout`; the dense scratch ``[N_pad, K_pad]`` row-major.
+Offsets of the packed weight are 32-bit: the launcher refuses a weight of
+2**31 bytes or more.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels.gemm.layout import BF16_SCALE_BIAS, FP16_SCALE_BIAS, WORD_MASK, DequantWeights
+from kernels.gemm.plan import GemmPlan, TileConfig, tile_for
+from kernels.platform import current_platform
+
+__all__ = ["OPERAND_DTYPES", "nvfp4_dequant_gemm"]
+
+#: activation dtypes the kernel multiplies in (the weight is decoded to the same dtype)
+OPERAND_DTYPES = (torch.bfloat16, torch.float16)
+
+# Globals a @triton.jit function reads must be constexpr.
+_BF16_BIAS = tl.constexpr(BF16_SCALE_BIAS)
+_FP16_BIAS = tl.constexpr(FP16_SCALE_BIAS)
+_MASK = tl.constexpr(WORD_MASK)
+
+# -----------------------------------------------------------------------------
+# Decode: twiddled 32-bit words -> operand values
+# -----------------------------------------------------------------------------
+
+
+@triton.jit
+def _half_to_f32(h):
+    """A 16-bit half in the bf16 field layout (uint32) -> its E2M1 value as float32."""
+    mag = (h >> 6) & 0x7
+    e = mag >> 1
+    lo = (mag & 1).to(tl.float32)
+    value = tl.where(e == 0, lo * 0.5, (2.0 + lo) * (1 << e).to(tl.float32) * 0.25)
+    return tl.where((h & 0x8000) != 0, -value, value)
+
+
+@triton.jit
+def _pair(r, OP_DTYPE: tl.constexpr, F32: tl.constexpr):
+    """One decoded pair (uint32, bf16 field layout in each half) -> [..., 2] operand values.
+
+    On the GPU the two halves are bit casts of the two 16-bit halves of ``r``,
+    so the pair lands in one 32-bit MMA operand register without any moves.
+    ``F32`` (interpreter) gives float32 values instead: its bf16 bit casts of
+    subnormals and its bf16 products are not reliable.
+    """
+    if F32:
+        return tl.join(_half_to_f32(r & 0xFFFF), _half_to_f32(r >> 16))
+    if OP_DTYPE == tl.float16:
+        # fp16 keeps the sign bit and takes the magnitude at bits 11..9: e2m1 * 2**-14
+        r = ((r & 0x01C001C0) << 3) | (r & 0x80008000)
+    lo = (r & 0xFFFF).to(tl.uint16).to(OP_DTYPE, bitcast=True)
+    hi = (r >> 16).to(tl.uint16).to(OP_DTYPE, bitcast=True)
+    return tl.join(lo, hi)
+
+
+@triton.jit
+def _decode_words(w, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                  OP_DTYPE: tl.constexpr, F32: tl.constexpr):
+    """Words ``uint32 [BLOCK_N, 4 (q), BLOCK_K // 32 (J)]`` -> codes ``[BLOCK_N, BLOCK_K]``.
+
+    The values are ``e2m1 * 2**-126`` (bf16), ``e2m1 * 2**-14`` (fp16) or
+    ``e2m1`` (``F32``), in K order: word ``(q, J)`` pair ``2 s + u1`` half
+    ``u0`` is element ``k = 32 J + 16 s + 8 u1 + 2 q + u0`` (layout.py).
+    """
+    r0 = w & _MASK
+    r1 = (w << 3) & _MASK
+    r2 = (w << 6) & _MASK
+    r3 = ((w << 1) & 0x80008000) | ((w >> 5) & 0x01000100) | ((w >> 4) & 0x00C000C0)
+    s0 = tl.join(_pair(r0, OP_DTYPE, F32), _pair(r1, OP_DTYPE, F32))   # [..., u0, u1]
+    s1 = tl.join(_pair(r2, OP_DTYPE, F32), _pair(r3, OP_DTYPE, F32))
+    v = tl.join(s0, s1)                                                  # [N, q, J, u0, u1, s]
+    v = tl.permute(v, (0, 2, 5, 4, 1, 3))                                # [N, J, s, u1, q, u0]
+    return tl.reshape(v, (BLOCK_N, BLOCK_K))
+
+
+@triton.jit
+def _load_weight_tile(w_ptr, s_ptr, step, offs_n, N_PAD,
+                      BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, CHUNK_K: tl.constexpr,
+                      OP_DTYPE: tl.constexpr, F32: tl.constexpr):
+    """Weight tile ``[BLOCK_N, BLOCK_K]`` of K step ``step``, dequantized (times 2**-8).
+
+    ``w_ptr`` points at the words as int32 ``[KC, N_PAD, CHUNK_K // 8]``; a
+    layout chunk of ``CHUNK_K`` holds ``CHUNK_K // BLOCK_K`` steps, and the
+    words of step ``sub`` are ``J`` in ``[sub * BLOCK_K / 32, ...)`` of each ``q``.
+    """
+    JN: tl.constexpr = BLOCK_K // 32
+    SB: tl.constexpr = BLOCK_K // 16
+    STEPS: tl.constexpr = CHUNK_K // BLOCK_K
+    chunk = step // STEPS
+    sub = step % STEPS
+    w_ptrs = (w_ptr + chunk * N_PAD * (CHUNK_K // 8) + sub * JN
+              + offs_n[:, None, None] * (CHUNK_K // 8)
+              + tl.arange(0, 4)[None, :, None] * (CHUNK_K // 32)
+              + tl.arange(0, JN)[None, None, :])
+    words = tl.load(w_ptrs).to(tl.uint32, bitcast=True)
+    s_ptrs = (s_ptr + chunk * N_PAD * (CHUNK_K // 16) + sub * SB
+              + offs_n[:, None] * (CHUNK_K // 16) + tl.arange(0, SB)[None, :])
+    sc = tl.load(s_ptrs).to(tl.uint32)
+    w = _decode_words(words, BLOCK_N, BLOCK_K, OP_DTYPE, F32)
+    if F32:
+        # float32 pattern of scale * 2**118 (the bf16 one, widened), times 2**-126
+        s = ((sc << 20) + (_BF16_BIAS << 16)).to(tl.float32, bitcast=True) * 2.0**-126
+        s = tl.join(s, s)
+    else:
+        # Both halves of one 32-bit word at once: the pair (k, k + 1) of a
+        # 16-block shares its scale, and the MMA operand holds it as a pair.
+        if OP_DTYPE == tl.float16:
+            s2 = sc * 0x00800080 + (_FP16_BIAS * 0x00010001)
+        else:
+            s2 = sc * 0x00100010 + (_BF16_BIAS * 0x00010001)
+        s = tl.join((s2 & 0xFFFF).to(tl.uint16).to(OP_DTYPE, bitcast=True),
+                    (s2 >> 16).to(tl.uint16).to(OP_DTYPE, bitcast=True))
+    s = tl.reshape(tl.broadcast_to(s[:, :, None, :], (BLOCK_N, SB, 8, 2)), (BLOCK_N, BLOCK_K))
+    return w * s
+
+
+# -----------------------------------------------------------------------------
+# Main kernel: one (weight tile, batch tile) per program, all or one K split
+# -----------------------------------------------------------------------------
+
+
+@triton.jit
+def _split_partial(x_ptr, w_ptr, s_ptr, split, offs_m, offs_n, M, K, N_PAD, stride_xm, stride_wd,
+                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                   CHUNK_K: tl.constexpr, STEPS_PER_SPLIT: tl.constexpr, OP_DTYPE: tl.constexpr,
+                   DENSE_W: tl.constexpr, INTERPRET: tl.constexpr, NUM_STAGES: tl.constexpr):
+    """float32 ``[BLOCK_N, BLOCK_M]`` sum over the K steps of split ``split``, from zero.
+
+    ``DENSE_W``: ``w_ptr`` is the weight already dequantized by
+    :func:`_dequant_weight_kernel` (row-major, row stride ``stride_wd``), read
+    through shared memory like any GEMM operand; the values and the K order of
+    the MMAs are the same as when decoding in registers.
+    """
+    acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
+    x_rows = x_ptr + offs_m.to(tl.int64)[:, None] * stride_xm
+    m_mask = offs_m[:, None] < M
+    first = split * STEPS_PER_SPLIT
+    for step in tl.range(first, first + STEPS_PER_SPLIT, num_stages=NUM_STAGES):
+        offs_k = step * BLOCK_K + tl.arange(0, BLOCK_K)
+        a = tl.load(x_rows + offs_k[None, :], mask=m_mask & (offs_k[None, :] < K), other=0.0)
+        if DENSE_W:
+            w = tl.load(w_ptr + offs_n.to(tl.int64)[:, None] * stride_wd + offs_k[None, :])
+        else:
+            w = _load_weight_tile(w_ptr, s_ptr, step, offs_n, N_PAD, BLOCK_N, BLOCK_K, CHUNK_K,
+                                  OP_DTYPE, INTERPRET)
+        if INTERPRET:
+            # The interpreter's bf16 dot is broken (triton-lang/triton#11584);
+            # float32 with "ieee" is exact here: the products fit in float32.
+            acc = tl.dot(w, tl.trans(a.to(tl.float32)), acc, input_precision="ieee")
+        else:
+            acc = tl.dot(w, tl.trans(a), acc)
+    return acc
+
+
+@triton.jit
+def _epilogue(total, alpha, bias):
+    """The one float32 epilogue shared by both reduction modes (same ops, same bits)."""
+    return tl.fma(total, alpha, bias)
+
+
+@triton.jit
+def _store_out(ptrs, y, mask, OUT_BF16_BITS: tl.constexpr):
+    """Store float32 ``y`` in the output dtype.
+
+    ``OUT_BF16_BITS`` (interpreter only, where float32 -> bf16 truncates):
+    round to nearest even by hand and store the bit pattern through an int16 view.
+    """
+    if OUT_BF16_BITS:
+        b = y.to(tl.uint32, bitcast=True)
+        r = (b + 0x7FFF + ((b >> 16) & 1)) >> 16
+        r = tl.where((b & 0x7FFFFFFF) > 0x7F800000, (b >> 16) | 0x40, r)
+        tl.store(ptrs, r.to(tl.uint16).to(tl.int16, bitcast=True), mask=mask)
+    else:
+        tl.store(ptrs, y.to(ptrs.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _nvfp4_dequant_gemm_kernel(
+    # Pointers
+    x_ptr, w_ptr, s_ptr, bias_ptr, y_ptr, part_ptr,
+    # Sizes
+    M, N, K, N_PAD,
+    # Strides
+    stride_xm, stride_ym, stride_wd,
+    # Epilogue factor
+    alpha,
+    # Meta-parameters
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, CHUNK_K: tl.constexpr,
+    SPLIT_K: tl.constexpr, STEPS_PER_SPLIT: tl.constexpr, GROUP_M: tl.constexpr,
+    PARTIAL: tl.constexpr, HAS_BIAS: tl.constexpr, OP_DTYPE: tl.constexpr, DENSE_W: tl.constexpr,
+    INTERPRET: tl.constexpr, NUM_STAGES: tl.constexpr,
+    OUT_BF16_BITS: tl.constexpr,
+):
+    # -------------------------------------------------------------------------
+    # Program -> (batch tile, weight tile[, split])
+    # -------------------------------------------------------------------------
+    num_pid_m = tl.cdiv(M, BLOCK_M)
+    num_pid_n = tl.cdiv(N, BLOCK_N)
+    if PARTIAL:
+        pid_n = tl.program_id(0)
+        pid_m = tl.program_id(1)
+    else:
+        # Grouped order: GROUP_M batch tiles share each weight tile while it is in L2.
+        pid = tl.program_id(0)
+        in_group = GROUP_M * num_pid_n
+        first_m = (pid // in_group) * GROUP_M
+        group_size = tl.minimum(num_pid_m - first_m, GROUP_M)
+        pid_m = first_m + (pid % in_group) % group_size
+        pid_n = (pid % in_group) // group_size
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+
+    # -------------------------------------------------------------------------
+    # K splits: one per program (PARTIAL) or all of them, summed in order
+    # -------------------------------------------------------------------------
+    if PARTIAL:
+        split = tl.program_id(2)
+        acc = _split_partial(x_ptr, w_ptr, s_ptr, split, offs_m, offs_n, M, K, N_PAD, stride_xm,
+                             stride_wd, BLOCK_M, BLOCK_N, BLOCK_K, CHUNK_K, STEPS_PER_SPLIT,
+                             OP_DTYPE, DENSE_W, INTERPRET, NUM_STAGES)
+        p_ptrs = (part_ptr + split.to(tl.int64) * M * N
+                  + offs_m.to(tl.int64)[None, :] * N + offs_n[:, None])
+        tl.store(p_ptrs, acc, mask=(offs_m[None, :] < M) & (offs_n[:, None] < N))
+    else:
+        total = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
+        for split in tl.static_range(SPLIT_K):
+            total += _split_partial(x_ptr, w_ptr, s_ptr, split, offs_m, offs_n, M, K, N_PAD,
+                                    stride_xm, stride_wd, BLOCK_M, BLOCK_N, BLOCK_K, CHUNK_K,
+                                    STEPS_PER_SPLIT, OP_DTYPE, DENSE_W, INTERPRET, NUM_STAGES)
+        # ---------------------------------------------------------------------
+        # Epilogue: alpha and bias in float32, then the output dtype
+        # ---------------------------------------------------------------------
+        if HAS_BIAS:
+            bias = tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0).to(tl.float32)
+        else:
+            bias = tl.zeros((BLOCK_N,), dtype=tl.float32)
+        y = _epilogue(total, alpha, bias[:, None])
+        y_ptrs = y_ptr + offs_m.to(tl.int64)[None, :] * stride_ym + offs_n[:, None]
+        _store_out(y_ptrs, y, (offs_m[None, :] < M) & (offs_n[:, None] < N), OUT_BF16_BITS)
+
+
+# -----------------------------------------------------------------------------
+# Whole-weight dequantization (large M: the GEMM then reads operands from memory)
+# -----------------------------------------------------------------------------
+
+
+@triton.jit
+def _dequant_weight_kernel(
+    w_ptr, s_ptr, out_ptr,
+    N_PAD,
+    stride_om,
+    BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, CHUNK_K: tl.constexpr,
+    OP_DTYPE: tl.constexpr, INTERPRET: tl.constexpr,
+):
+    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    step = tl.program_id(1)
+    w = _load_weight_tile(w_ptr, s_ptr, step, offs_n, N_PAD, BLOCK_N, BLOCK_K, CHUNK_K,
+                          OP_DTYPE, INTERPRET)
+    offs_k = step * BLOCK_K + tl.arange(0, BLOCK_K)
+    tl.store(out_ptr + offs_n.to(tl.int64)[:, None] * stride_om + offs_k[None, :], w)
+
+
+# -----------------------------------------------------------------------------
+# Fixed-order split-K reduction (PARTIAL mode)
+# -----------------------------------------------------------------------------
+
+
+@triton.jit
+def _splitk_reduce_kernel(
+    part_ptr, bias_ptr, y_ptr,
+    M, N, MN,
+    stride_ym,
+    alpha,
+    SPLIT_K: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK: tl.constexpr,
+    OUT_BF16_BITS: tl.constexpr,
+):
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < MN
+    m = offs // N
+    n = offs % N
+    total = tl.zeros((BLOCK,), dtype=tl.float32)
+    p_ptrs = part_ptr + offs
+    for _ in tl.static_range(SPLIT_K):
+        total += tl.load(p_ptrs, mask=mask, other=0.0)
+        p_ptrs += MN  # pointer steps: no 32-bit split * M * N product
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + n, mask=mask, other=0.0).to(tl.float32)
+    else:
+        bias = tl.zeros((BLOCK,), dtype=tl.float32)
+    y = _epilogue(total, alpha, bias)
+    _store_out(y_ptr + m * stride_ym + n, y, mask, OUT_BF16_BITS)
+
+
+# -----------------------------------------------------------------------------
+# Launcher
+# -----------------------------------------------------------------------------
+
+_REDUCE_BLOCK = 1024
+
+
+def _check(x: torch.Tensor, weights: DequantWeights, plan: GemmPlan, bias: torch.Tensor | None,
+           tile: TileConfig) -> bool:
+    """Validate everything; return whether to run under the interpreter."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        raise ValueError(f"x must be a 2-D tensor [M, K], got {getattr(x, 'shape', type(x).__name__)}")
+    if x.dtype not in OPERAND_DTYPES:
+        raise ValueError(f"x must be bfloat16 or float16, got {x.dtype}")
+    if x.shape[1] != weights.k:
+        raise ValueError(f"x has K={x.shape[1]} (shape {tuple(x.shape)}), the weight has K={weights.k}")
+    if x.shape[1] > 0 and x.stride(1) != 1:
+        raise ValueError(f"x must have unit stride along K, got strides {tuple(x.stride())}")
+    if x.device != weights.words.device:
+        raise ValueError(f"x is on {x.device}, the weight on {weights.words.device}")
+    if (plan.n, plan.k, plan.block_k) != (weights.n, weights.k, weights.block_k) or \
+            plan.k_chunks != weights.k_chunks or plan.n_pad != weights.n_pad:
+        raise ValueError(
+            f"plan (N={plan.n}, K={plan.k}, block_k={plan.block_k}, chunks={plan.k_chunks}, "
+            f"n_pad={plan.n_pad}) does not match the prepared weight (N={weights.n}, K={weights.k}, "
+            f"block_k={weights.block_k}, chunks={weights.k_chunks}, n_pad={weights.n_pad})"
+        )
+    if plan.block_k % tile.block_k and tile.block_k % plan.block_k:
+        raise ValueError(f"tile block_k={tile.block_k} and plan block_k={plan.block_k} must nest")
+    if tile.reduce == "partial" and plan.split_k == 1:
+        raise ValueError("reduce='partial' needs split_k > 1; use 'inline' for a single split")
+    if weights.words.numel() >= 2**31:
+        raise ValueError(f"the packed weight has {weights.words.numel()} bytes; 32-bit offsets need "
+                         "fewer than 2**31")
+    if bias is not None:
+        if tuple(bias.shape) != (weights.n,):
+            raise ValueError(f"bias must have shape ({weights.n},), got {tuple(bias.shape)}")
+        if bias.device != x.device:
+            raise ValueError(f"bias is on {bias.device}, x on {x.device}")
+        if not bias.is_floating_point():
+            raise ValueError(f"bias must be floating point, got {bias.dtype}")
+    interpret = x.device.type == "cpu"
+    if interpret and not current_platform().triton_interpret:
+        raise ValueError("CPU tensors run only under the Triton interpreter: set TRITON_INTERPRET=1 "
+                         "before triton is imported")
+    if not interpret and x.device.type != "cuda":
+        raise ValueError(f"x must be on a CUDA device or the CPU (interpreter), got {x.device}")
+    return interpret
+
+
+def nvfp4_dequant_gemm(
+    x: torch.Tensor,
+    weights: DequantWeights,
+    plan: GemmPlan,
+    alpha: float,
+    bias: torch.Tensor | None = None,
+    tile: TileConfig | None = None,
+) -> torch.Tensor:
+    """``y [M, N] = alpha * x @ dequant(W).T * 2**-8 (+ bias)`` in ``x.dtype``.
+
+    Args:
+        x: ``[M, K]`` bf16/fp16, unit stride along K (CUDA, or CPU under the interpreter).
+        weights: from :func:`kernels.gemm.layout.pack_dequant_weights` with ``plan.block_k``.
+        plan: :func:`kernels.gemm.plan.plan_for` of the weight shape (fixes the reduction order).
+        alpha: float32 epilogue factor (see the module docstring).
+        bias: ``[N]`` float tensor or None.
+        tile: speed-only tile config; default :func:`kernels.gemm.plan.tile_for`.
+    Raises:
+        ValueError: before anything is allocated or launched, on any mismatch.
+    """
+    m = x.shape[0] if isinstance(x, torch.Tensor) and x.dim() == 2 else 0
+    tile = tile or tile_for(max(m, 1), plan)
+    interpret = _check(x, weights, plan, bias, tile)
+    n = weights.n
+    y = torch.empty((m, n), dtype=x.dtype, device=x.device)
+    if m == 0:
+        return y
+    op_dtype = tl.float16 if x.dtype == torch.float16 else tl.bfloat16
+    block_k = min(tile.block_k, plan.block_k)
+    partial = tile.reduce == "partial"
+    part = torch.empty((plan.split_k, m, n), dtype=torch.float32, device=x.device) if partial else y
+    bias_arg = bias if bias is not None else y  # never read when HAS_BIAS is False
+    # The interpreter truncates float32 -> bf16; the kernel rounds by hand and
+    # writes the bits through an int16 view of the same memory.
+    out_bits = interpret and x.dtype == torch.bfloat16
+    y_arg = y.view(torch.int16) if out_bits else y
+    words = weights.words.view(torch.int32)
+    if tile.dense:
+        # Large M: decode the whole weight once (its values are exactly the
+        # in-register decode's), then run a GEMM on plain operands.
+        dq_k = min(128, plan.block_k)
+        wd = torch.empty((weights.n_pad, plan.k_pad),
+                         dtype=torch.float32 if interpret else x.dtype, device=x.device)
+        _dequant_weight_kernel[(weights.n_pad // 64, plan.k_pad // dq_k)](
+            words, weights.scale_codes, wd, weights.n_pad, wd.stride(0),
+            BLOCK_N=64, BLOCK_K=dq_k, CHUNK_K=plan.block_k, OP_DTYPE=op_dtype,
+            INTERPRET=interpret, num_warps=4,
+        )
+        w_arg, stride_wd = wd, wd.stride(0)
+    else:
+        w_arg, stride_wd = words, 0
+    grid_m = triton.cdiv(m, tile.block_m)
+    grid_n = triton.cdiv(n, tile.block_n)
+    grid = (grid_n, grid_m, plan.split_k) if partial else (grid_n * grid_m,)
+    _nvfp4_dequant_gemm_kernel[grid](
+        x, w_arg, weights.scale_codes, bias_arg, y_arg, part,
+        m, n, weights.k, weights.n_pad,
+        x.stride(0), y.stride(0), stride_wd,
+        float(alpha),
+        BLOCK_M=tile.block_m, BLOCK_N=tile.block_n, BLOCK_K=block_k, CHUNK_K=plan.block_k,
+        SPLIT_K=plan.split_k, STEPS_PER_SPLIT=plan.chunks_per_split * (plan.block_k // block_k),
+        GROUP_M=tile.group_m,
+        PARTIAL=partial, HAS_BIAS=bias is not None, OP_DTYPE=op_dtype, DENSE_W=tile.dense,
+        INTERPRET=interpret, NUM_STAGES=tile.num_stages,
+        OUT_BF16_BITS=out_bits, num_warps=tile.num_warps, num_stages=tile.num_stages,
+    )
+    if partial:
+        _splitk_reduce_kernel[(triton.cdiv(m * n, _REDUCE_BLOCK),)](
+            part, bias_arg, y_arg, m, n, m * n, y.stride(0), float(alpha),
+            SPLIT_K=plan.split_k, HAS_BIAS=bias is not None, BLOCK=_REDUCE_BLOCK,
+            OUT_BF16_BITS=out_bits,
+        )
+    return y
+    op_dtype = tl.float16 if x.dtype == torch.float16 else tl.bfloat16
+    block_k = min(tile.block_k, plan.block_k)
+    partial = tile.reduce == "partial"
+    part = torch.empty((plan.split_k, m, n), dtype=torch.float32, device=x.device) if partial else y
+    bias_arg = bias if bias is not None else y  # never read when HAS_BIAS is False
+    # The interpreter truncates float32 -> bf16; the kernel rounds by hand and
+    # writes the bits through an int16 view of the same memory.
+    out_bits = interpret and x.dtype == torch.bfloat16
+    y_arg = y.view(torch.int16) if out_bits else y
+    grid_m = triton.cdiv(m, tile.block_m)
+    grid_n = triton.cdiv(n, tile.block_n)
+    grid = (grid_n, grid_m, plan.split_k) if partial else (grid_n * grid_m,)
+    _nvfp4_dequant_gemm_kernel[grid](
+        x, weights.words.view(torch.int32), weights.scale_codes, bias_arg, y_arg, part,
+        m, n, weights.k, weights.n_pad,
+        x.stride(0), y.stride(0),
+        float(alpha),
+        BLOCK_M=tile.block_m, BLOCK_N=tile.block_n, BLOCK_K=block_k, CHUNK_K=plan.block_k,
+        SPLIT_K=plan.split_k, STEPS_PER_SPLIT=plan.chunks_per_split * (plan.block_k // block_k),
+        GROUP_M=tile.group_m,
+        PARTIAL=partial, HAS_BIAS=bias is not None, OP_DTYPE=op_dtype,
+        INTERPRET=interpret, NUM_STAGES=tile.num_stages,
+        OUT_BF16_BITS=out_bits, num_warps=tile.num_warps, num_stages=tile.num_stages,
+    )
+    if partial:
+        _splitk_reduce_kernel[(triton.cdiv(m * n, _REDUCE_BLOCK),)](
+            part, bias_arg, y_arg, m, n, m * n, y.stride(0), float(alpha),
+            SPLIT_K=plan.split_k, HAS_BIAS=bias is not None, BLOCK=_REDUCE_BLOCK,
+            OUT_BF16_BITS=out_bits,
+        )
+    return y
