@@ -115,8 +115,7 @@ class RealityReport:
             f"reality check {verdict}: profile {self.profile.id} vs the real machine",
             f"  real machine : {self.platform.describe()}",
             f"  profile      : {self.profile.id} - {self.profile.name} "
-            f"({self.profile.device_type} {self.profile.capability or ''}".rstrip()
-            + f", packages {', '.join(self.profile.packages) or 'none'})",
+            f"({_profile_sm(self.profile)}, packages {', '.join(self.profile.packages) or 'none'})",
         ]
         lines += [f"  note         : {n}" for n in self.notes]
         lines.append("  support (declared in the matrix vs is_supported() here):")
@@ -124,6 +123,11 @@ class RealityReport:
         lines.append("  selection (oracle for the profile vs the real selection here):")
         lines += [f"    {c.line()}" for c in self.selections]
         return "\n".join(lines)
+
+
+def _profile_sm(profile: GpuProfile) -> str:
+    cap = profile.capability_tuple
+    return "cpu" if cap is None else f"sm_{cap[0]}{cap[1]}"
 
 
 def _same_device(profile: GpuProfile, platform: Platform) -> bool:
@@ -227,8 +231,7 @@ def check_reality(
     notes: list[str] = []
     if not _same_device(profile, platform):
         notes.append(
-            f"profile {profile.id} declares {profile.device_type} "
-            f"{profile.capability or ''}, the machine is {platform.sm}"
+            f"profile {profile.id} declares {_profile_sm(profile)}, the machine is {platform.sm}"
         )
     missing = sorted(set(profile.packages) - platform.packages)
     extra = sorted(platform.packages - set(profile.packages))

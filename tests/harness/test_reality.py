@@ -71,7 +71,7 @@ def test_h100_declared_with_fp4_tensor_cores_fails_clearly(tmp_path: Path) -> No
     assert not report.ok
     text = report.format()
     assert "reality check FAIL: profile h100" in text
-    assert "profile h100 declares cuda 10.0, the machine is sm_90" in text
+    assert "profile h100 declares sm_100, the machine is sm_90" in text
     bad = {c.backend: c for c in report.support if not c.ok}
     assert set(bad) == {"flashinfer-cutlass", "cublaslt", "flashinfer-trtllm", "flashinfer-cudnn", "fbgemm"}
     assert "FAIL cublaslt           declared supported   real unsupported (cublaslt needs sm_10x" in text

@@ -46,6 +46,7 @@ def test_agrees_with_emulation_on_gpu(weight_only, dtype, m):
     assert sqnr_db(ref, got) >= MIN_SQNR_DB[dtype]
 
 
+@pytest.mark.batch_invariance
 @pytest.mark.parametrize("weight_only", [False, True], ids=["W4A4", "W4A16"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_every_m_up_to_256_and_a_sample_to_8192_is_bitwise_the_m1_rows(weight_only, shape):
@@ -60,6 +61,7 @@ def test_every_m_up_to_256_and_a_sample_to_8192_is_bitwise_the_m1_rows(weight_on
     assert not bad, f"batch sizes whose rows differ from the M=1 rows: {bad}"
 
 
+@pytest.mark.batch_invariance
 @pytest.mark.parametrize("m", [13, 300, 2000])
 def test_row_permutation_garbage_padding_and_repeats(m):
     kernel, layer = _prepared(1024, 4096, False, seed=4)
@@ -77,6 +79,7 @@ def test_row_permutation_garbage_padding_and_repeats(m):
         assert torch.equal(kernel.apply(layer, x), y)
 
 
+@pytest.mark.batch_invariance
 @pytest.mark.parametrize("m", [1, 16, 600])
 def test_cuda_graph_replay_matches_eager_and_m1_rows(m):
     kernel, layer = _prepared(1024, 4096, False, seed=6, bias=True)
@@ -100,6 +103,7 @@ def test_cuda_graph_replay_matches_eager_and_m1_rows(m):
         assert torch.equal(static_y[: rows.shape[0]], rows)
 
 
+@pytest.mark.batch_invariance
 def test_every_tile_config_is_one_bit_class_on_this_gpu():
     """Each speed choice (batch tile, weight tile, K step, partial/inline, dense) gives the same bits."""
     from triton_helpers import quantized_weight
