@@ -39,19 +39,18 @@ computes it in torch so it runs (and is tested) without FlashInfer.
 from __future__ import annotations
 
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import ClassVar
 
 import torch
 
 from kernels.errors import BackendUnavailableError, FormatError
 from kernels.linear import _native
+from kernels.linear.base import LibraryNvFp4LinearKernel, NvFp4LinearKernel, NvFp4LinearLayer
 from kernels.nvfp4 import format as fmt
 from kernels.nvfp4 import layout
 
-if TYPE_CHECKING:
-    from kernels.linear.base import NvFp4LinearKernel, NvFp4LinearLayer
-
 __all__ = [
+    "FlashInferNvFp4LinearKernel",
     "K_ALIGNMENT",
     "TRTLLM_EPILOGUE_TILE_M",
     "apply_mm_fp4",
@@ -221,3 +220,21 @@ def process_weights(kernel: NvFp4LinearKernel, layer: NvFp4LinearLayer, *, shuff
     layer.prepared.clear()
     layer.prepared.update(prepared, **_native.global_scales(layer))
     layer.processed_by = kernel.name
+
+
+class FlashInferNvFp4LinearKernel(LibraryNvFp4LinearKernel):
+    """W4A4 through ``flashinfer.mm_fp4``; subclasses name the ``backend=`` and their families."""
+
+    REQUIRED_PACKAGES = ("flashinfer",)
+    #: the ``backend=`` value passed to ``flashinfer.mm_fp4``
+    MM_FP4_BACKEND: ClassVar[str]
+    #: shuffle the weight rows for trtllm-gen's epilogue tile (trtllm only)
+    SHUFFLE_WEIGHTS: ClassVar[bool] = False
+
+    def process_weights(self, layer: NvFp4LinearLayer) -> None:
+        process_weights(self, layer, shuffle=self.SHUFFLE_WEIGHTS)
+
+    def _apply(
+        self, layer: NvFp4LinearLayer, x2d: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        return apply_mm_fp4(self, self.MM_FP4_BACKEND, layer, x2d, bias)

@@ -27,6 +27,8 @@ from kernels.platform import Platform, current_platform
 
 __all__ = [
     "ACT_DTYPES",
+    "FAMILY_LABELS",
+    "LibraryNvFp4LinearKernel",
     "NvFp4LinearConfig",
     "NvFp4LinearKernel",
     "NvFp4LinearLayer",
@@ -400,3 +402,33 @@ class NvFp4LinearKernel(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config.describe()})"
+
+
+#: How support reasons name the capability families.
+FAMILY_LABELS = {10: "sm_10x (B200/B300)", 12: "sm_12x (RTX 50/GB10)"}
+
+
+class LibraryNvFp4LinearKernel(NvFp4LinearKernel):
+    """A backend whose support rule is entirely class data (the Blackwell libraries).
+
+    Each subclass states, next to its code, the exact capability families it
+    runs on, the CUDA version and the packages it needs; :meth:`is_supported`
+    checks them with :func:`requirement_verdict`.
+    """
+
+    SUPPORTED_FAMILIES: ClassVar[tuple[int, ...]]
+    MIN_CUDA: ClassVar[tuple[int, int]] = (12, 8)
+    REQUIRED_PACKAGES: ClassVar[tuple[str, ...]] = ()
+    NEEDS_FP4_DTYPE: ClassVar[bool] = False
+
+    @classmethod
+    def is_supported(cls, platform: Platform | None = None) -> Verdict:
+        return requirement_verdict(
+            cls.name,
+            platform or current_platform(),
+            families=cls.SUPPORTED_FAMILIES,
+            min_cuda=cls.MIN_CUDA,
+            packages=cls.REQUIRED_PACKAGES,
+            needs_fp4_dtype=cls.NEEDS_FP4_DTYPE,
+            family_labels=FAMILY_LABELS,
+        )

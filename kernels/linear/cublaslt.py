@@ -35,10 +35,9 @@ import torch
 
 from kernels.errors import BackendUnavailableError
 from kernels.linear import _native
-from kernels.linear.base import NvFp4LinearKernel, NvFp4LinearLayer, Verdict, requirement_verdict
+from kernels.linear.base import LibraryNvFp4LinearKernel, NvFp4LinearLayer
 from kernels.nvfp4 import format as fmt
 from kernels.nvfp4 import layout
-from kernels.platform import Platform, current_platform
 
 __all__ = ["CublasLtNvFp4LinearKernel", "scaled_mm_entry"]
 
@@ -64,25 +63,15 @@ def scaled_mm_entry() -> str:
     )
 
 
-class CublasLtNvFp4LinearKernel(NvFp4LinearKernel):
+class CublasLtNvFp4LinearKernel(LibraryNvFp4LinearKernel):
     """W4A4 through PyTorch's scaled matmul (cuBLASLt) with swizzled E4M3 block scales."""
 
     name = "cublaslt"
     SUPPORTED_FAMILIES = (10, 12)
     MIN_CUDA = (12, 8)
+    NEEDS_FP4_DTYPE = True
     #: weight N and K padding (rows, FP4 elements); PyTorch needs multiples of 16
     WEIGHT_ALIGNMENT = 32
-
-    @classmethod
-    def is_supported(cls, platform: Platform | None = None) -> Verdict:
-        return requirement_verdict(
-            cls.name,
-            platform or current_platform(),
-            families=cls.SUPPORTED_FAMILIES,
-            min_cuda=cls.MIN_CUDA,
-            needs_fp4_dtype=True,
-            family_labels={10: "sm_10x (B200/B300)", 12: "sm_12x (RTX 50/GB10)"},
-        )
 
     def process_weights(self, layer: NvFp4LinearLayer) -> None:
         """Prepare ``weight`` (uint8 ``[N_pad, K_pad/2]``) and ``weight_scale`` (swizzled e4m3).

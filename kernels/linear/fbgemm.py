@@ -33,10 +33,9 @@ import torch
 
 from kernels.errors import BackendUnavailableError
 from kernels.linear import _native
-from kernels.linear.base import NvFp4LinearKernel, NvFp4LinearLayer, Verdict, requirement_verdict
+from kernels.linear.base import LibraryNvFp4LinearKernel, NvFp4LinearLayer
 from kernels.nvfp4 import format as fmt
 from kernels.nvfp4 import layout
-from kernels.platform import Platform, current_platform
 
 __all__ = ["FbgemmNvFp4LinearKernel", "op_argument_names"]
 
@@ -72,26 +71,16 @@ def _fbgemm_entry_points(backend: str):
     return quant, torch.ops.fbgemm.f4f4bf16
 
 
-class FbgemmNvFp4LinearKernel(NvFp4LinearKernel):
+class FbgemmNvFp4LinearKernel(LibraryNvFp4LinearKernel):
     """W4A4 through ``torch.ops.fbgemm.f4f4bf16``."""
 
     name = "fbgemm"
     SUPPORTED_FAMILIES = (10,)
     MIN_CUDA = (12, 8)
+    REQUIRED_PACKAGES = ("fbgemm_gpu",)
     act_dtypes = (torch.bfloat16,)
     #: weight N and K padding (rows, FP4 elements)
     WEIGHT_ALIGNMENT = 32
-
-    @classmethod
-    def is_supported(cls, platform: Platform | None = None) -> Verdict:
-        return requirement_verdict(
-            cls.name,
-            platform or current_platform(),
-            families=cls.SUPPORTED_FAMILIES,
-            min_cuda=cls.MIN_CUDA,
-            packages=("fbgemm_gpu",),
-            family_labels={10: "sm_10x (B200/B300)"},
-        )
 
     def process_weights(self, layer: NvFp4LinearLayer) -> None:
         """Prepare ``weight`` (uint8 ``[N_pad, K_pad/2]``) and ``weight_scale`` (flat uint8, swizzled)."""

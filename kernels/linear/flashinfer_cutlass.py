@@ -10,39 +10,17 @@ activations quantized by ``flashinfer.fp4_quantize`` into the same layout
 
 from __future__ import annotations
 
-import torch
-
-from kernels.linear import _flashinfer
-from kernels.linear.base import NvFp4LinearKernel, NvFp4LinearLayer, Verdict, requirement_verdict
-from kernels.platform import Platform, current_platform
+from kernels.linear._flashinfer import FlashInferNvFp4LinearKernel
 
 __all__ = ["FlashInferCutlassNvFp4LinearKernel"]
 
 
-class FlashInferCutlassNvFp4LinearKernel(NvFp4LinearKernel):
+class FlashInferCutlassNvFp4LinearKernel(FlashInferNvFp4LinearKernel):
     """W4A4 through ``flashinfer.mm_fp4(..., backend="cutlass")``."""
 
     name = "flashinfer-cutlass"
+    # FlashInfer's ``mm_fp4`` cutlass backend is built for sm_100/103/110/120/121
+    # (its ``@supported_compute_capability`` list); families 10 and 12 here.
     SUPPORTED_FAMILIES = (10, 12)
     MIN_CUDA = (12, 8)
-    #: the ``backend=`` value passed to ``flashinfer.mm_fp4``
     MM_FP4_BACKEND = "cutlass"
-
-    @classmethod
-    def is_supported(cls, platform: Platform | None = None) -> Verdict:
-        return requirement_verdict(
-            cls.name,
-            platform or current_platform(),
-            families=cls.SUPPORTED_FAMILIES,
-            min_cuda=cls.MIN_CUDA,
-            packages=("flashinfer",),
-            family_labels={10: "sm_10x (B200/B300)", 12: "sm_12x (RTX 50/GB10)"},
-        )
-
-    def process_weights(self, layer: NvFp4LinearLayer) -> None:
-        _flashinfer.process_weights(self, layer, shuffle=False)
-
-    def _apply(
-        self, layer: NvFp4LinearLayer, x2d: torch.Tensor, bias: torch.Tensor | None
-    ) -> torch.Tensor:
-        return _flashinfer.apply_mm_fp4(self, self.MM_FP4_BACKEND, layer, x2d, bias)

@@ -19,39 +19,20 @@ from __future__ import annotations
 
 import torch
 
-from kernels.linear import _flashinfer
-from kernels.linear.base import NvFp4LinearKernel, NvFp4LinearLayer, Verdict, requirement_verdict
-from kernels.platform import Platform, current_platform
+from kernels.linear._flashinfer import FlashInferNvFp4LinearKernel
 
 __all__ = ["FlashInferTrtllmNvFp4LinearKernel"]
 
 
-class FlashInferTrtllmNvFp4LinearKernel(NvFp4LinearKernel):
+class FlashInferTrtllmNvFp4LinearKernel(FlashInferNvFp4LinearKernel):
     """W4A4 through ``flashinfer.mm_fp4(..., backend="trtllm")``."""
 
     name = "flashinfer-trtllm"
+    # trtllm-gen kernels exist for sm_100/sm_103 only; FlashInfer's tests skip
+    # trtllm on SM110/120/121.
     SUPPORTED_FAMILIES = (10,)
     MIN_CUDA = (12, 8)
+    MM_FP4_BACKEND = "trtllm"
+    SHUFFLE_WEIGHTS = True
     #: FlashInfer's trtllm FP4 GEMM writes bf16 only (its documented requirement)
     act_dtypes = (torch.bfloat16,)
-    #: the ``backend=`` value passed to ``flashinfer.mm_fp4``
-    MM_FP4_BACKEND = "trtllm"
-
-    @classmethod
-    def is_supported(cls, platform: Platform | None = None) -> Verdict:
-        return requirement_verdict(
-            cls.name,
-            platform or current_platform(),
-            families=cls.SUPPORTED_FAMILIES,
-            min_cuda=cls.MIN_CUDA,
-            packages=("flashinfer",),
-            family_labels={10: "sm_10x (B200/B300)", 12: "sm_12x (RTX 50/GB10)"},
-        )
-
-    def process_weights(self, layer: NvFp4LinearLayer) -> None:
-        _flashinfer.process_weights(self, layer, shuffle=True)
-
-    def _apply(
-        self, layer: NvFp4LinearLayer, x2d: torch.Tensor, bias: torch.Tensor | None
-    ) -> torch.Tensor:
-        return _flashinfer.apply_mm_fp4(self, self.MM_FP4_BACKEND, layer, x2d, bias)

@@ -134,17 +134,39 @@ def decide(
     return _automatic(envs, config, platform, table, tuple(consulted), context)
 
 
-def _verdict(
-    cls: type[NvFp4LinearKernel], config: NvFp4LinearConfig, platform: Platform
-) -> CandidateVerdict | None:
-    """The rejection verdict for ``cls``, or None when it can serve ``config``."""
-    ok, reason = cls.is_supported(platform)
-    if not ok:
-        return CandidateVerdict(cls.name, cls.__name__, "unsupported", reason)
-    ok, reason = cls.can_implement(config)
-    if not ok:
-        return CandidateVerdict(cls.name, cls.__name__, "cannot-implement", reason)
-    return None
+def _walk(
+    classes: list[tuple[str, type[NvFp4LinearKernel]]],
+    config: NvFp4LinearConfig,
+    platform: Platform,
+    disabled: frozenset[str] = frozenset(),
+) -> tuple[list[CandidateVerdict], str | None]:
+    """Try ``classes`` in order; the first that is supported and can implement wins.
+
+    Returns every candidate's verdict and the chosen backend name (or None).
+    ``disabled`` holds class names to skip (automatic selection only).
+    """
+    candidates: list[CandidateVerdict] = []
+    chosen: str | None = None
+    for name, cls in classes:
+        kernel = cls.__name__
+        if chosen is not None:
+            candidates.append(CandidateVerdict(name, kernel, "not-reached"))
+            continue
+        if kernel in disabled:
+            why = f"{kernel} disabled by {env_vars.VLLM_DISABLED_KERNELS}"
+            candidates.append(CandidateVerdict(name, kernel, "disabled", why))
+            continue
+        ok, reason = cls.is_supported(platform)
+        if not ok:
+            candidates.append(CandidateVerdict(name, kernel, "unsupported", reason))
+            continue
+        ok, reason = cls.can_implement(config)
+        if not ok:
+            candidates.append(CandidateVerdict(name, kernel, "cannot-implement", reason))
+            continue
+        chosen = name
+        candidates.append(CandidateVerdict(name, kernel, "selected"))
+    return candidates, chosen
 
 
 def _forced(
@@ -156,23 +178,15 @@ def _forced(
     consulted: tuple[tuple[str, str | None], ...],
     context: dict[str, str],
 ) -> SelectionDecision:
-    names = rule.backends(envs)
-    candidates: list[CandidateVerdict] = []
+    classes = [(name, table[name]) for name in rule.backends(envs)]
+    if rule.id == "batch_invariant":
+        for _, cls in classes:
+            if not cls.batch_invariant:
+                raise AssertionError(
+                    f"{cls.__name__} is in the batch-invariant preference but is not batch invariant"
+                )
+    candidates, chosen = _walk(classes, config, platform)
     messages: list[str] = []
-    chosen: str | None = None
-    for name in names:
-        cls = table[name]
-        if rule.id == "batch_invariant" and not cls.batch_invariant:
-            raise AssertionError(f"{cls.__name__} is in the batch-invariant preference but is not batch invariant")
-        if chosen is not None:
-            candidates.append(CandidateVerdict(name, cls.__name__, "not-reached"))
-            continue
-        verdict = _verdict(cls, config, platform)
-        if verdict is None:
-            chosen = name
-            candidates.append(CandidateVerdict(name, cls.__name__, "selected"))
-        else:
-            candidates.append(verdict)
     if envs.disabled_kernels:
         messages.append(
             f"{env_vars.VLLM_DISABLED_KERNELS} applies to automatic selection only; "
@@ -210,26 +224,8 @@ def _automatic(
     consulted: tuple[tuple[str, str | None], ...],
     context: dict[str, str],
 ) -> SelectionDecision:
-    candidates: list[CandidateVerdict] = []
+    candidates, chosen = _walk(list(table.items()), config, platform, envs.disabled_kernels)
     messages: list[str] = []
-    chosen: str | None = None
-    for name, cls in table.items():
-        if chosen is not None:
-            candidates.append(CandidateVerdict(name, cls.__name__, "not-reached"))
-        elif cls.__name__ in envs.disabled_kernels:
-            candidates.append(
-                CandidateVerdict(
-                    name, cls.__name__, "disabled",
-                    f"{cls.__name__} disabled by {env_vars.VLLM_DISABLED_KERNELS}",
-                )
-            )
-        else:
-            verdict = _verdict(cls, config, platform)
-            if verdict is None:
-                chosen = name
-                candidates.append(CandidateVerdict(name, cls.__name__, "selected"))
-            else:
-                candidates.append(verdict)
     known = {cls.__name__ for cls in table.values()}
     unknown = sorted(envs.disabled_kernels - known)
     if unknown:
