@@ -219,6 +219,31 @@ def _store_out(ptrs, y, mask, OUT_BF16_BITS: tl.constexpr):
 
 
 @triton.jit
+def _program_tile(M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.constexpr,
+                  PARTIAL: tl.constexpr):
+    """(batch tile, weight tile) of this program.
+
+    ``PARTIAL``: a 3-D grid (weight tile, batch tile, split). Otherwise a 1-D
+    grid in grouped order: GROUP_M batch tiles share each weight tile while it
+    is in L2. Either way only *which* program computes a tile changes, never
+    how, so the order does not touch the numerics.
+    """
+    if PARTIAL:
+        pid_n = tl.program_id(0)
+        pid_m = tl.program_id(1)
+    else:
+        num_pid_m = tl.cdiv(M, BLOCK_M)
+        num_pid_n = tl.cdiv(N, BLOCK_N)
+        pid = tl.program_id(0)
+        in_group = GROUP_M * num_pid_n
+        first_m = (pid // in_group) * GROUP_M
+        group_size = tl.minimum(num_pid_m - first_m, GROUP_M)
+        pid_m = first_m + (pid % in_group) % group_size
+        pid_n = (pid % in_group) // group_size
+    return pid_m, pid_n
+
+
+@triton.jit
 def _nvfp4_dequant_gemm_kernel(
     # Pointers
     x_ptr, w_ptr, s_ptr, bias_ptr, y_ptr, part_ptr,
@@ -238,19 +263,7 @@ def _nvfp4_dequant_gemm_kernel(
     # -------------------------------------------------------------------------
     # Program -> (batch tile, weight tile[, split])
     # -------------------------------------------------------------------------
-    num_pid_m = tl.cdiv(M, BLOCK_M)
-    num_pid_n = tl.cdiv(N, BLOCK_N)
-    if PARTIAL:
-        pid_n = tl.program_id(0)
-        pid_m = tl.program_id(1)
-    else:
-        # Grouped order: GROUP_M batch tiles share each weight tile while it is in L2.
-        pid = tl.program_id(0)
-        in_group = GROUP_M * num_pid_n
-        first_m = (pid // in_group) * GROUP_M
-        group_size = tl.minimum(num_pid_m - first_m, GROUP_M)
-        pid_m = first_m + (pid % in_group) % group_size
-        pid_n = (pid % in_group) // group_size
+    pid_m, pid_n = _program_tile(M, N, BLOCK_M, BLOCK_N, GROUP_M, PARTIAL)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
 
@@ -448,37 +461,6 @@ def nvfp4_dequant_gemm(
         SPLIT_K=plan.split_k, STEPS_PER_SPLIT=plan.chunks_per_split * (plan.block_k // block_k),
         GROUP_M=tile.group_m,
         PARTIAL=partial, HAS_BIAS=bias is not None, OP_DTYPE=op_dtype, DENSE_W=tile.dense,
-        INTERPRET=interpret, NUM_STAGES=tile.num_stages,
-        OUT_BF16_BITS=out_bits, num_warps=tile.num_warps, num_stages=tile.num_stages,
-    )
-    if partial:
-        _splitk_reduce_kernel[(triton.cdiv(m * n, _REDUCE_BLOCK),)](
-            part, bias_arg, y_arg, m, n, m * n, y.stride(0), float(alpha),
-            SPLIT_K=plan.split_k, HAS_BIAS=bias is not None, BLOCK=_REDUCE_BLOCK,
-            OUT_BF16_BITS=out_bits,
-        )
-    return y
-    op_dtype = tl.float16 if x.dtype == torch.float16 else tl.bfloat16
-    block_k = min(tile.block_k, plan.block_k)
-    partial = tile.reduce == "partial"
-    part = torch.empty((plan.split_k, m, n), dtype=torch.float32, device=x.device) if partial else y
-    bias_arg = bias if bias is not None else y  # never read when HAS_BIAS is False
-    # The interpreter truncates float32 -> bf16; the kernel rounds by hand and
-    # writes the bits through an int16 view of the same memory.
-    out_bits = interpret and x.dtype == torch.bfloat16
-    y_arg = y.view(torch.int16) if out_bits else y
-    grid_m = triton.cdiv(m, tile.block_m)
-    grid_n = triton.cdiv(n, tile.block_n)
-    grid = (grid_n, grid_m, plan.split_k) if partial else (grid_n * grid_m,)
-    _nvfp4_dequant_gemm_kernel[grid](
-        x, weights.words.view(torch.int32), weights.scale_codes, bias_arg, y_arg, part,
-        m, n, weights.k, weights.n_pad,
-        x.stride(0), y.stride(0),
-        float(alpha),
-        BLOCK_M=tile.block_m, BLOCK_N=tile.block_n, BLOCK_K=block_k, CHUNK_K=plan.block_k,
-        SPLIT_K=plan.split_k, STEPS_PER_SPLIT=plan.chunks_per_split * (plan.block_k // block_k),
-        GROUP_M=tile.group_m,
-        PARTIAL=partial, HAS_BIAS=bias is not None, OP_DTYPE=op_dtype,
         INTERPRET=interpret, NUM_STAGES=tile.num_stages,
         OUT_BF16_BITS=out_bits, num_warps=tile.num_warps, num_stages=tile.num_stages,
     )

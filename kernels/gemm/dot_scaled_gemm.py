@@ -30,7 +30,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.gemm.dequant_gemm import _epilogue, _splitk_reduce_kernel, _store_out
+from kernels.gemm.dequant_gemm import _epilogue, _program_tile, _splitk_reduce_kernel, _store_out
 from kernels.gemm.layout import LinearWeights
 from kernels.gemm.plan import GemmPlan, TileConfig
 
@@ -84,18 +84,7 @@ def _nvfp4_dot_scaled_kernel(
     # -------------------------------------------------------------------------
     # Program -> (batch tile, weight tile[, split])
     # -------------------------------------------------------------------------
-    num_pid_m = tl.cdiv(M, BLOCK_M)
-    num_pid_n = tl.cdiv(N, BLOCK_N)
-    if PARTIAL:
-        pid_n = tl.program_id(0)
-        pid_m = tl.program_id(1)
-    else:
-        pid = tl.program_id(0)
-        in_group = GROUP_M * num_pid_n
-        first_m = (pid // in_group) * GROUP_M
-        group_size = tl.minimum(num_pid_m - first_m, GROUP_M)
-        pid_m = first_m + (pid % in_group) % group_size
-        pid_n = (pid % in_group) // group_size
+    pid_m, pid_n = _program_tile(M, N, BLOCK_M, BLOCK_N, GROUP_M, PARTIAL)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     # -------------------------------------------------------------------------
