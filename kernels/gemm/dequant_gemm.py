@@ -219,6 +219,19 @@ def _store_out(ptrs, y, mask, OUT_BF16_BITS: tl.constexpr):
 
 
 @triton.jit
+def _write_output(total, alpha, bias_ptr, y_ptr, offs_m, offs_n, M, N, stride_ym,
+                  BLOCK_N: tl.constexpr, HAS_BIAS: tl.constexpr, OUT_BF16_BITS: tl.constexpr):
+    """Epilogue of a ``[BLOCK_N, BLOCK_M]`` float32 tile: alpha and bias in float32, then store."""
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0).to(tl.float32)
+    else:
+        bias = tl.zeros((BLOCK_N,), dtype=tl.float32)
+    y = _epilogue(total, alpha, bias[:, None])
+    y_ptrs = y_ptr + offs_m.to(tl.int64)[None, :] * stride_ym + offs_n[:, None]
+    _store_out(y_ptrs, y, (offs_m[None, :] < M) & (offs_n[:, None] < N), OUT_BF16_BITS)
+
+
+@triton.jit
 def _program_tile(M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.constexpr,
                   PARTIAL: tl.constexpr):
     """(batch tile, weight tile) of this program.
@@ -284,16 +297,8 @@ def _nvfp4_dequant_gemm_kernel(
             total += _split_partial(x_ptr, w_ptr, s_ptr, split, offs_m, offs_n, M, K, N_PAD,
                                     stride_xm, stride_wd, BLOCK_M, BLOCK_N, BLOCK_K, CHUNK_K,
                                     STEPS_PER_SPLIT, OP_DTYPE, DENSE_W, INTERPRET, NUM_STAGES)
-        # ---------------------------------------------------------------------
-        # Epilogue: alpha and bias in float32, then the output dtype
-        # ---------------------------------------------------------------------
-        if HAS_BIAS:
-            bias = tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0).to(tl.float32)
-        else:
-            bias = tl.zeros((BLOCK_N,), dtype=tl.float32)
-        y = _epilogue(total, alpha, bias[:, None])
-        y_ptrs = y_ptr + offs_m.to(tl.int64)[None, :] * stride_ym + offs_n[:, None]
-        _store_out(y_ptrs, y, (offs_m[None, :] < M) & (offs_n[:, None] < N), OUT_BF16_BITS)
+        _write_output(total, alpha, bias_ptr, y_ptr, offs_m, offs_n, M, N, stride_ym,
+                      BLOCK_N, HAS_BIAS, OUT_BF16_BITS)
 
 
 # -----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.gemm.dequant_gemm import _epilogue, _program_tile, _splitk_reduce_kernel, _store_out
+from kernels.gemm.dequant_gemm import _program_tile, _splitk_reduce_kernel, _write_output
 from kernels.gemm.layout import LinearWeights
 from kernels.gemm.plan import GemmPlan, TileConfig
 
@@ -104,16 +104,8 @@ def _nvfp4_dot_scaled_kernel(
             total += _split_partial_scaled(a_ptr, sa_ptr, w_ptr, sw_ptr, split, offs_m, offs_n, M,
                                            K, stride_am, stride_sam, stride_wn, stride_swn,
                                            BLOCK_M, BLOCK_N, BLOCK_K, STEPS_PER_SPLIT, NUM_STAGES)
-        # ---------------------------------------------------------------------
-        # Epilogue
-        # ---------------------------------------------------------------------
-        if HAS_BIAS:
-            bias = tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0).to(tl.float32)
-        else:
-            bias = tl.zeros((BLOCK_N,), dtype=tl.float32)
-        y = _epilogue(total, alpha, bias[:, None])
-        y_ptrs = y_ptr + offs_m.to(tl.int64)[None, :] * stride_ym + offs_n[:, None]
-        _store_out(y_ptrs, y, (offs_m[None, :] < M) & (offs_n[:, None] < N), False)
+        _write_output(total, alpha, bias_ptr, y_ptr, offs_m, offs_n, M, N, stride_ym,
+                      BLOCK_N, HAS_BIAS, False)
 
 
 # -----------------------------------------------------------------------------
