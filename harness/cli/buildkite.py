@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli.common import load
+from harness.cli.common import add_matrix_argument, load
 
 __all__ = ["add_parser", "buildkite_command"]
 
@@ -16,9 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "buildkite",
         help="print the Buildkite pipeline for the matrix (pipe it to `buildkite-agent pipeline upload`)",
     )
-    p.add_argument(
-        "matrix", nargs="*", metavar="MATRIX", help="matrix files (default: matrix/*.yaml)"
-    )
+    add_matrix_argument(p)
     p.add_argument("-o", "--output", metavar="FILE", help="write the YAML to FILE instead of stdout")
     p.set_defaults(func=buildkite_command)
 

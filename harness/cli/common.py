@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import shutil
 from collections.abc import Sequence
@@ -12,13 +13,20 @@ from rich.console import Console
 from harness.errors import UsageError
 from harness.matrix import DEFAULT_MATRIX_GLOB, Matrix, default_matrix_paths, load_matrix
 
-__all__ = ["console", "load", "matrix_paths", "parse_env", "parse_packages"]
+__all__ = ["add_matrix_argument", "console", "load", "matrix_paths", "parse_env", "parse_packages"]
 
 
 def console(stderr: bool = False) -> Console:
     """A console that does not squeeze wide tables when the output is a CI log."""
     width = shutil.get_terminal_size((160, 40)).columns
     return Console(stderr=stderr, highlight=False, width=max(width, 120), soft_wrap=False)
+
+
+def add_matrix_argument(parser: argparse.ArgumentParser) -> None:
+    """The optional ``MATRIX...`` positional every subcommand that reads the matrix takes."""
+    parser.add_argument(
+        "matrix", nargs="*", metavar="MATRIX", help="matrix files (default: matrix/*.yaml)"
+    )
 
 
 def matrix_paths(given: Sequence[str] | None) -> list[Path]:

@@ -6,16 +6,14 @@ import argparse
 
 from rich.table import Table
 
-from harness.cli.common import console, load
+from harness.cli.common import add_matrix_argument, console, load
 
 __all__ = ["add_parser", "mutants_command"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mutants", help="prove the matrix catches known selection bugs")
-    p.add_argument(
-        "matrix", nargs="*", metavar="MATRIX", help="matrix files (default: matrix/*.yaml)"
-    )
+    add_matrix_argument(p)
     p.set_defaults(func=mutants_command)
 
 

@@ -12,16 +12,14 @@ import json
 import os
 import sys
 
-from harness.cli.common import load
+from harness.cli.common import add_matrix_argument, load
 
 __all__ = ["add_parser", "reality_command"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reality", help="check the matrix against the real machine (GPU runners)")
-    p.add_argument(
-        "matrix", nargs="*", metavar="MATRIX", help="matrix files (default: matrix/*.yaml)"
-    )
+    add_matrix_argument(p)
     p.add_argument(
         "--profile",
         metavar="ID",

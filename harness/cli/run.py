@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from harness.cli.common import console, load
+from harness.cli.common import add_matrix_argument, console, load
 from harness.errors import UsageError
 
 __all__ = ["add_parser", "run_command"]
@@ -17,9 +17,7 @@ DEFAULT_REPORTS = "reports"
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="evaluate every cell of the matrix (the main job)")
-    p.add_argument(
-        "matrix", nargs="*", metavar="MATRIX", help="matrix files (default: matrix/*.yaml)"
-    )
+    add_matrix_argument(p)
     p.add_argument(
         "--reports",
         default=DEFAULT_REPORTS,

@@ -6,16 +6,14 @@ import argparse
 
 from rich.table import Table
 
-from harness.cli.common import console, load
+from harness.cli.common import add_matrix_argument, console, load
 
 __all__ = ["add_parser", "table_command"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("table", help="the selection table for every profile")
-    p.add_argument(
-        "matrix", nargs="*", metavar="MATRIX", help="matrix files (default: matrix/*.yaml)"
-    )
+    add_matrix_argument(p)
     p.add_argument(
         "--markdown", action="store_true", help="print a markdown table (for the README)"
     )
