@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,10 +17,23 @@ from harness.matrix import DEFAULT_MATRIX_GLOB, Matrix, default_matrix_paths, lo
 __all__ = ["add_matrix_argument", "console", "load", "matrix_paths", "parse_env", "parse_packages"]
 
 
+#: Width of tables written to a log or a pipe, where nothing is gained by folding.
+LOG_WIDTH = 200
+
+
 def console(stderr: bool = False) -> Console:
-    """A console that does not squeeze wide tables when the output is a CI log."""
-    width = shutil.get_terminal_size((160, 40)).columns
-    return Console(stderr=stderr, highlight=False, width=max(width, 120), soft_wrap=False)
+    """A console that does not squeeze wide tables when the output is a CI log.
+
+    On a terminal the table follows its width (at least 120 columns); into a
+    file or a pipe it is :data:`LOG_WIDTH` wide whatever ``COLUMNS`` says
+    (test runners and CI agents often set 80).
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        width = max(shutil.get_terminal_size((160, 40)).columns, 120)
+    else:
+        width = LOG_WIDTH
+    return Console(stderr=stderr, highlight=False, width=width, soft_wrap=False)
 
 
 def add_matrix_argument(parser: argparse.ArgumentParser) -> None:
