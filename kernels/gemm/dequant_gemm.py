@@ -470,9 +470,15 @@ def nvfp4_dequant_gemm(
         OUT_BF16_BITS=out_bits, num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     if partial:
-        _splitk_reduce_kernel[(triton.cdiv(m * n, _REDUCE_BLOCK),)](
-            part, bias_arg, y_arg, m, n, m * n, y.stride(0), float(alpha),
-            SPLIT_K=plan.split_k, HAS_BIAS=bias is not None, BLOCK=_REDUCE_BLOCK,
-            OUT_BF16_BITS=out_bits,
-        )
+        launch_splitk_reduce(part, bias, y_arg, y.stride(0), alpha, plan.split_k, out_bits)
     return y
+
+
+def launch_splitk_reduce(part: torch.Tensor, bias: torch.Tensor | None, y: torch.Tensor,
+                         stride_ym: int, alpha: float, split_k: int, out_bits: bool) -> None:
+    """Sum the ``[split_k, M, N]`` float32 partials in split order and write the epilogue into ``y``."""
+    _, m, n = part.shape
+    _splitk_reduce_kernel[(triton.cdiv(m * n, _REDUCE_BLOCK),)](
+        part, bias if bias is not None else y, y, m, n, m * n, stride_ym, float(alpha),
+        SPLIT_K=split_k, HAS_BIAS=bias is not None, BLOCK=_REDUCE_BLOCK, OUT_BF16_BITS=out_bits,
+    )

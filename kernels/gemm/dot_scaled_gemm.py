@@ -30,7 +30,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.gemm.dequant_gemm import _program_tile, _splitk_reduce_kernel, _write_output
+from kernels.gemm.dequant_gemm import _program_tile, _write_output, launch_splitk_reduce
 from kernels.gemm.layout import LinearWeights
 from kernels.gemm.plan import GemmPlan, TileConfig
 
@@ -112,8 +112,6 @@ def _nvfp4_dot_scaled_kernel(
 # Launcher
 # -----------------------------------------------------------------------------
 
-_REDUCE_BLOCK = 1024
-
 
 def nvfp4_dot_scaled_gemm(
     a_codes: torch.Tensor,
@@ -187,9 +185,5 @@ def nvfp4_dot_scaled_gemm(
         num_warps=tile.num_warps, num_stages=tile.num_stages,
     )
     if partial:
-        _splitk_reduce_kernel[(triton.cdiv(m * n, _REDUCE_BLOCK),)](
-            part, bias_arg, y, m, n, m * n, y.stride(0), float(alpha),
-            SPLIT_K=plan.split_k, HAS_BIAS=bias is not None, BLOCK=_REDUCE_BLOCK,
-            OUT_BF16_BITS=False,
-        )
+        launch_splitk_reduce(part, bias, y, y.stride(0), alpha, plan.split_k, False)
     return y

@@ -217,9 +217,7 @@ def process_weights(kernel: NvFp4LinearKernel, layer: NvFp4LinearLayer, *, shuff
     flashinfer = import_flashinfer(kernel.name)
     _native.check_w4a4_layer(kernel.name, kernel.config, layer)
     prepared = prepare_trtllm(layer, flashinfer) if shuffle else prepare_swizzled(layer)
-    layer.prepared.clear()
-    layer.prepared.update(prepared, **_native.global_scales(layer))
-    layer.processed_by = kernel.name
+    _native.store_prepared(kernel, layer, prepared)
 
 
 class FlashInferNvFp4LinearKernel(LibraryNvFp4LinearKernel):

@@ -17,14 +17,23 @@ Three small pieces every one of them needs before it launches anything:
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from types import ModuleType
 
 import torch
 
 from kernels.errors import BackendUnavailableError, FormatError
-from kernels.linear.base import NvFp4LinearConfig, NvFp4LinearLayer
+from kernels.linear.base import NvFp4LinearConfig, NvFp4LinearKernel, NvFp4LinearLayer
+from kernels.nvfp4 import layout
 
-__all__ = ["check_w4a4_layer", "global_scales", "import_library", "require_cuda"]
+__all__ = [
+    "check_w4a4_layer",
+    "global_scales",
+    "import_library",
+    "pad_and_swizzle",
+    "require_cuda",
+    "store_prepared",
+]
 
 
 def require_cuda(backend: str, **tensors: torch.Tensor) -> None:
@@ -81,3 +90,27 @@ def global_scales(layer: NvFp4LinearLayer) -> dict[str, torch.Tensor]:
         "weight_decode_scale": 1.0 / w_gs,
         "alpha": 1.0 / (in_gs * w_gs),
     }
+
+
+def pad_and_swizzle(layer: NvFp4LinearLayer, alignment: int) -> dict[str, object]:
+    """CUTLASS-style weight: N and K padded to ``alignment``, block scales 128x4 swizzled.
+
+    Returns ``weight`` (uint8 ``[N_pad, K_pad/2]``, contiguous), ``weight_scale``
+    (swizzled e4m3 ``[round_up(N, 128), round_up(K/16, 4)]``) and ``pad_bytes``
+    (what the activations' rows must be padded by).
+    """
+    weight, pad_bytes = layout.pad_weight(layer.weight, alignment)
+    return {
+        "weight": weight.contiguous(),
+        "weight_scale": layout.swizzle_scales(layer.weight_scale),
+        "pad_bytes": pad_bytes,
+    }
+
+
+def store_prepared(
+    kernel: NvFp4LinearKernel, layer: NvFp4LinearLayer, prepared: Mapping[str, object]
+) -> None:
+    """Replace ``layer.prepared`` with ``prepared`` plus :func:`global_scales`; mark it as ``kernel``'s."""
+    layer.prepared.clear()
+    layer.prepared.update(prepared, **global_scales(layer))
+    layer.processed_by = kernel.name

@@ -82,15 +82,7 @@ class CublasLtNvFp4LinearKernel(LibraryNvFp4LinearKernel):
         """
         scaled_mm_entry()
         _native.check_w4a4_layer(self.name, self.config, layer)
-        weight, pad_bytes = layout.pad_weight(layer.weight, self.WEIGHT_ALIGNMENT)
-        layer.prepared.clear()
-        layer.prepared.update(
-            weight=weight.contiguous(),
-            weight_scale=layout.swizzle_scales(layer.weight_scale),
-            pad_bytes=pad_bytes,
-            **_native.global_scales(layer),
-        )
-        layer.processed_by = self.name
+        _native.store_prepared(self, layer, _native.pad_and_swizzle(layer, self.WEIGHT_ALIGNMENT))
 
     def _apply(
         self, layer: NvFp4LinearLayer, x2d: torch.Tensor, bias: torch.Tensor | None

@@ -86,15 +86,11 @@ class FbgemmNvFp4LinearKernel(LibraryNvFp4LinearKernel):
         """Prepare ``weight`` (uint8 ``[N_pad, K_pad/2]``) and ``weight_scale`` (flat uint8, swizzled)."""
         _fbgemm_entry_points(self.name)
         _native.check_w4a4_layer(self.name, self.config, layer)
-        weight, pad_bytes = layout.pad_weight(layer.weight, self.WEIGHT_ALIGNMENT)
-        layer.prepared.clear()
-        layer.prepared.update(
-            weight=weight.contiguous(),
-            weight_scale=layout.swizzle_scales(layer.weight_scale).reshape(-1).view(torch.uint8),
-            pad_bytes=pad_bytes,
-            **_native.global_scales(layer),
-        )
-        layer.processed_by = self.name
+        prepared = _native.pad_and_swizzle(layer, self.WEIGHT_ALIGNMENT)
+        scale = prepared["weight_scale"]
+        assert isinstance(scale, torch.Tensor)
+        prepared["weight_scale"] = scale.reshape(-1).view(torch.uint8)  # the op takes flat bytes
+        _native.store_prepared(self, layer, prepared)
 
     def _apply(
         self, layer: NvFp4LinearLayer, x2d: torch.Tensor, bias: torch.Tensor | None
