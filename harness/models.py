@@ -4,7 +4,7 @@ Every model forbids unknown keys and is strict about types (a capability
 written as the YAML float ``9.0`` or a boolean written as ``yes`` where a
 string is expected is refused, not coerced). Cross-file rules (a sweep naming
 an unknown profile, a duplicate case id, ...) are checked after the files are
-merged, in :mod:`harness.matrix`.
+merged (:mod:`harness.load.checks`). Every stage reads these models.
 
 The JSON schema shipped as ``matrix/schema.json`` is generated from
 :class:`MatrixFile` (``nvfp4-matrix schema --write matrix/schema.json``).
@@ -19,12 +19,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 
-from kernels.envs import SELECTION_VARIABLES
-from kernels.platform import OPTIONAL_PACKAGES, Platform
+from kernels.platform import OPTIONAL_PACKAGES, Platform, sm_label
 
 __all__ = [
+    "BACKENDS_TOKEN",
+    "CASES_GROUP",
+    "KNOWN_VARIABLES",
+    "LINEAR_BACKEND_OPTION",
     "SCHEMA_VERSION",
     "AutoRule",
+    "BooleanSpellings",
     "BackendSpec",
     "ErrorTemplates",
     "ForcingRule",
@@ -32,6 +36,7 @@ __all__ = [
     "GoldenExpect",
     "GpuProfile",
     "Implements",
+    "KnownFailure",
     "LayerSpec",
     "MatrixFile",
     "MockOutcome",
@@ -39,11 +44,16 @@ __all__ = [
     "RealTests",
     "SupportRule",
     "Sweep",
+    "TargetSpec",
     "parse_version",
 ]
 
 #: The only format version this harness reads.
 SCHEMA_VERSION = 1
+#: In a sweep's ``cross`` list, expands to every declared backend name.
+BACKENDS_TOKEN = "$BACKENDS"
+#: The group of the golden cases (so no sweep may take this id).
+CASES_GROUP = "cases"
 
 VersionStr = Annotated[
     str,
@@ -57,7 +67,20 @@ Ident = Annotated[
 ]
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 KernelClassName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-SelectionVariable = Literal[SELECTION_VARIABLES]  # type: ignore[valid-type]
+#: An engine option that selects the linear backend (vLLM >= 0.22's ``--linear-backend``),
+#: written in a cell's environment like a variable.
+LINEAR_BACKEND_OPTION = "--linear-backend"
+#: Every input a precedence table may read, in the order cell ids list them. The
+#: harness owns this list: a variable renamed in the code under test is a mismatch.
+KNOWN_VARIABLES: tuple[str, ...] = (
+    "VLLM_BATCH_INVARIANT",
+    "VLLM_USE_FBGEMM",
+    "VLLM_USE_NVFP4_CT_EMULATIONS",
+    "VLLM_NVFP4_GEMM_BACKEND",
+    LINEAR_BACKEND_OPTION,
+    "VLLM_DISABLED_KERNELS",
+)
+SelectionVariable = Literal[KNOWN_VARIABLES]  # type: ignore[valid-type]
 PackageName = Literal[OPTIONAL_PACKAGES]  # type: ignore[valid-type]
 ActDtype = Literal["bfloat16", "float16", "float32"]
 CandidateStatus = Literal["selected", "unsupported", "cannot-implement", "disabled", "not-reached"]
@@ -148,6 +171,11 @@ class GpuProfile(_Strict):
     @property
     def capability_tuple(self) -> tuple[int, int] | None:
         return parse_version(self.capability)
+
+    @property
+    def sm(self) -> str:
+        """``"sm_100"`` style label, or ``"cpu"``."""
+        return sm_label(self.capability_tuple)
 
     @property
     def is_blackwell(self) -> bool:
@@ -295,21 +323,31 @@ class BackendSpec(_Strict):
 class ForcingRule(_Strict):
     """A row of the precedence table: a variable that forces the choice when set.
 
-    ``value: boolean``: the variable is a boolean, true forces the ``forces``
-    list (the first supported one wins). ``value: backend-name``: the variable
-    names the backend to force.
+    ``value: boolean``: the variable is a boolean (the spellings of
+    ``precedence.booleans``), true forces the ``forces`` list (the first
+    supported one wins). ``value: int-flag``: the same, but the value is read
+    as an integer, non-zero meaning true (``bool(int(value))``, the way vLLM
+    reads its flags). ``value: backend-name``: the variable names the backend
+    to force; ``auto_values`` are names that mean "no choice" (automatic
+    selection goes on).
     """
 
     rule: RuleId
     variable: SelectionVariable
-    value: Literal["boolean", "backend-name"] = "boolean"
+    value: Literal["boolean", "int-flag", "backend-name"] = "boolean"
+    auto_values: list[str] = Field(
+        default_factory=list,
+        description="backend-name rules: values that leave the choice to the next rules",
+    )
     forces: list[str] = Field(default_factory=list)
     summary: str | None = None
 
     @model_validator(mode="after")
     def _forces_matches_value(self) -> ForcingRule:
-        if self.value == "boolean" and not self.forces:
+        if self.value != "backend-name" and not self.forces:
             raise ValueError("a boolean rule needs 'forces' (the backends it forces, best first)")
+        if self.value != "backend-name" and self.auto_values:
+            raise ValueError("'auto_values' only makes sense with value: backend-name")
         if self.value == "backend-name" and self.forces:
             raise ValueError(
                 "a backend-name rule forces the backend its variable names: drop 'forces'"
@@ -337,12 +375,36 @@ class ErrorTemplates(_Strict):
     auto_nothing: str = "Failed to find a kernel that can implement the NVFP4 linear layer"
 
 
+class BooleanSpellings(_Strict):
+    """The values a ``boolean`` variable accepts (case-insensitive, blanks around ignored)."""
+
+    true: list[str] = Field(default_factory=lambda: ["1", "true", "yes", "on"])
+    false: list[str] = Field(default_factory=lambda: ["0", "false", "no", "off", ""])
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> BooleanSpellings:
+        both = sorted(set(self.true) & set(self.false))
+        if both:
+            raise ValueError(f"{', '.join(map(repr, both))} cannot be both true and false")
+        if any(v != v.strip().lower() for v in self.true + self.false):
+            raise ValueError("spellings are compared lowercased and stripped: write them so")
+        return self
+
+
 class Precedence(_Strict):
-    """The precedence table: forcing rules in order (first match wins), then auto."""
+    """The precedence table: forcing rules in order (first match wins), then auto.
+
+    ``validation: upfront``: every variable is parsed before any rule runs (an
+    invalid value is an error even under a higher rule). ``lazy``: a variable
+    is parsed only when its rule is reached, as code that reads each variable
+    inside its own ``if`` does.
+    """
 
     forcing: list[ForcingRule]
     auto: AutoRule
     errors: ErrorTemplates = Field(default_factory=ErrorTemplates)
+    booleans: BooleanSpellings = Field(default_factory=BooleanSpellings)
+    validation: Literal["upfront", "lazy"] = "upfront"
 
 
 # --- sweeps and golden cases ---------------------------------------------------------------------
@@ -369,6 +431,11 @@ class Sweep(_Strict):
     profiles: list[str] | None = Field(None, description="default: every profile")
     layers: list[str] | None = Field(None, description="default: the default layer")
     cross: dict[SelectionVariable, list[str | None]] = Field(default_factory=dict)
+    packages: list[list[PackageName]] | None = Field(
+        None,
+        description="package sets replacing each profile's optional packages, one cell each "
+        "(default: the profile's own)",
+    )
     envs: list[dict[SelectionVariable, str]] = Field(default_factory=list)
     mock: dict[str, MockOutcome] = Field(
         default_factory=dict, description="fixed mocks for every cell"
@@ -413,10 +480,34 @@ class GoldenCase(_Strict):
 # --- the file ----------------------------------------------------------------------------------
 
 
+class TargetSpec(_Strict):
+    """The system under test a matrix describes (default: this project's ``kernels``)."""
+
+    name: Ident = Field(description="a target id: nvfp4-matrix, vllm, or a plugin's")
+    versions: str | None = Field(
+        None,
+        description='the releases the file covers, a PEP 440 specifier such as ">=0.20,<0.22"',
+    )
+    source: str | None = Field(None, description="where the rules were read from")
+
+
+class KnownFailure(_Strict):
+    """Cells where the code under test is known to disagree with the rules it should follow.
+
+    They are reported in their own section and do not fail the run; one that
+    starts passing does (strict), so the list cannot rot.
+    """
+
+    cells: str = Field(description="glob over cell ids (group::id also accepted)")
+    reason: str
+    upstream: str = Field(description='an issue/PR reference, or "not reported upstream"')
+
+
 class MatrixFile(_Strict):
     """One matrix YAML file. Several files merge into one matrix (see ``include``)."""
 
     version: Literal[1] = Field(description="format version")
+    target: TargetSpec | None = None
     include: list[str] = Field(
         default_factory=list, description="other matrix files, relative to this one"
     )
@@ -427,3 +518,4 @@ class MatrixFile(_Strict):
     precedence: Precedence | None = None
     sweeps: list[Sweep] = Field(default_factory=list)
     cases: list[GoldenCase] = Field(default_factory=list)
+    known_failures: list[KnownFailure] = Field(default_factory=list)

@@ -29,6 +29,7 @@ __all__ = [
     "Platform",
     "current_platform",
     "detect_platform",
+    "sm_label",
     "use_platform",
 ]
 
@@ -36,6 +37,13 @@ __all__ = [
 OPTIONAL_PACKAGES: tuple[str, ...] = ("triton", "flashinfer", "fbgemm_gpu")
 
 DeviceType = Literal["cuda", "cpu"]
+
+
+def sm_label(capability: tuple[int, int] | None) -> str:
+    """``(10, 0)`` -> ``"sm_100"``; ``None`` (no CUDA device) -> ``"cpu"``."""
+    if capability is None:
+        return "cpu"
+    return f"sm_{capability[0]}{capability[1]}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,9 +112,7 @@ class Platform:
     @property
     def sm(self) -> str:
         """``"sm_100"`` style label, or ``"cpu"``."""
-        if self.capability is None:
-            return "cpu"
-        return f"sm_{self.capability[0]}{self.capability[1]}"
+        return sm_label(self.capability)
 
     def describe(self) -> str:
         pk = ",".join(sorted(self.packages)) or "none"

@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "buildkite",
         help="print the Buildkite pipeline for the matrix (pipe it to `buildkite-agent pipeline upload`)",
     )
-    add_matrix_argument(p)
+    add_matrix_argument(p, target=False)
     p.add_argument("-o", "--output", metavar="FILE", help="write the YAML to FILE instead of stdout")
     p.set_defaults(func=buildkite_command)
 
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def buildkite_command(args: argparse.Namespace) -> int:
     import yaml
 
-    from harness.buildkite import generate_pipeline
+    from harness.output.buildkite import generate_pipeline
 
     matrix = load(args.matrix)
     pipeline = generate_pipeline(matrix, matrix_args=" ".join(args.matrix))

@@ -1,4 +1,4 @@
-"""Helpers shared by the subcommands: matrix loading, ``--env`` parsing, the console."""
+"""Helpers shared by the subcommands: the target and its matrix, ``--env`` parsing, the console."""
 
 from __future__ import annotations
 
@@ -8,13 +8,25 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from harness.errors import UsageError
-from harness.matrix import DEFAULT_MATRIX_GLOB, Matrix, default_matrix_paths, load_matrix
+from harness.load import Matrix, load_matrix
 
-__all__ = ["add_matrix_argument", "console", "load", "matrix_paths", "parse_env", "parse_packages"]
+if TYPE_CHECKING:
+    from harness.targets import Target
+
+__all__ = [
+    "add_matrix_argument",
+    "add_target_argument",
+    "console",
+    "load",
+    "load_with_target",
+    "parse_env",
+    "parse_packages",
+]
 
 
 #: Width of tables written to a log or a pipe, where nothing is gained by folding.
@@ -36,31 +48,64 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, width=width, soft_wrap=False)
 
 
-def add_matrix_argument(parser: argparse.ArgumentParser) -> None:
-    """The optional ``MATRIX...`` positional every subcommand that reads the matrix takes."""
+def add_matrix_argument(parser: argparse.ArgumentParser, target: bool = True) -> None:
+    """The optional ``MATRIX...`` positional every subcommand that reads the matrix takes,
+    and ``--target`` where the subcommand can check another engine."""
     parser.add_argument(
-        "matrix", nargs="*", metavar="MATRIX", help="matrix files (default: matrix/*.yaml)"
+        "matrix",
+        nargs="*",
+        metavar="MATRIX",
+        help="matrix files (default: the target's, matrix/*.yaml for nvfp4-matrix)",
+    )
+    if target:
+        add_target_argument(parser)
+
+
+def add_target_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target",
+        metavar="NAME",
+        help="the system under test: nvfp4-matrix (default), vllm, or a plugin's "
+        "(default: the matrix file's target:)",
     )
 
 
-def matrix_paths(given: Sequence[str] | None) -> list[Path]:
+def load_with_target(
+    given: Sequence[str] | None, target_name: str | None, **options: object
+) -> tuple[Matrix, Target]:
+    """The matrix and the target it describes.
+
+    With files, the files say their target (``target:``), and ``--target`` must
+    agree; without, the target names its own matrix (for vLLM: the file that
+    covers the installed release).
+    """
+    from harness.targets import DEFAULT_TARGET, get_target
+
     if given:
-        return [Path(p) for p in given]
-    found = default_matrix_paths()
-    if not found:
-        raise UsageError(
-            f"no matrix file: {DEFAULT_MATRIX_GLOB} matches nothing in {Path.cwd()}; name the files"
-        )
-    return found
+        matrix = load_matrix([Path(p) for p in given])
+        declared = matrix.target_name or DEFAULT_TARGET
+        if target_name is not None and target_name != declared:
+            raise UsageError(
+                f"--target {target_name}: the matrix files describe target {declared} "
+                f"(their 'target:'); drop --target or name {target_name}'s files"
+            )
+        return matrix, get_target(declared, **options)
+    target = get_target(target_name, **options)
+    matrix = load_matrix(list(target.default_matrix(Path.cwd())))
+    declared = matrix.target_name or DEFAULT_TARGET
+    if declared != target.name:
+        raise UsageError(f"target {target.name}'s default matrix describes target {declared}")
+    return matrix, target
 
 
 def load(given: Sequence[str] | None) -> Matrix:
-    return load_matrix(matrix_paths(given))
+    """The matrix of ``given`` files, or this project's default matrix."""
+    return load_with_target(given, None)[0]
 
 
 def parse_env(items: Sequence[str] | None) -> dict[str, str]:
     """``["VLLM_USE_FBGEMM=1", ...]`` -> dict; only selection variables, each once."""
-    from kernels.envs import SELECTION_VARIABLES
+    from harness.models import KNOWN_VARIABLES as SELECTION_VARIABLES
 
     env: dict[str, str] = {}
     for item in items or ():

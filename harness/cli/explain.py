@@ -3,7 +3,9 @@
 With ``--gpu PROFILE`` the machine is the matrix's fake profile and the
 environment holds only the ``--env`` values. Without it, the real machine is
 detected and the selection variables of the current shell apply, overridden
-by ``--env``.
+by ``--env`` (this project's kernels only: another engine runs on fake
+hardware). ``--mock NAME=no[:reason]`` answers "what would this engine pick
+if that backend were unavailable".
 """
 
 from __future__ import annotations
@@ -15,20 +17,35 @@ from typing import Any
 
 from rich.table import Table
 
-from harness.cli.common import console, load, parse_env, parse_packages
+from harness.cli.common import (
+    add_matrix_argument,
+    console,
+    load_with_target,
+    parse_env,
+    parse_packages,
+)
 from harness.errors import UsageError
-from harness.matrix import unknown_name
+from harness.load import unknown_name
 
-__all__ = ["add_parser", "explain", "explain_command"]
+__all__ = ["add_parser", "explain", "explain_command", "parse_mocks"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explain", help="which backend this machine (or a profile) gets, and why")
+    add_matrix_argument(p)
     p.add_argument(
         "--gpu", metavar="PROFILE", help="a profile id from the matrix (default: the real machine)"
     )
     p.add_argument(
-        "--env", action="append", metavar="NAME=VALUE", help="a selection variable (repeatable)"
+        "--env",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a selection variable, or --linear-backend=NAME (repeatable)",
+    )
+    p.add_argument(
+        "--linear-backend",
+        metavar="NAME",
+        help="the engine's --linear-backend option (vLLM >= 0.22), same as --env=--linear-backend=NAME",
     )
     p.add_argument(
         "--packages",
@@ -36,16 +53,45 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="comma-separated optional packages replacing the machine's ('' for none)",
     )
     p.add_argument(
-        "--layer", metavar="LAYER", help="a layer id from the matrix (default: the default layer)"
+        "--mock",
+        action="append",
+        metavar="NAME=yes|no[:reason]",
+        help="force a backend's is_supported() (NAME: a backend id or kernel class; repeatable)",
     )
     p.add_argument(
-        "--matrix",
-        action="append",
-        metavar="PATH",
-        help="matrix file (repeatable; default: matrix/*.yaml)",
+        "--layer", metavar="LAYER", help="a layer id from the matrix (default: the default layer)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=explain_command)
+
+
+def parse_mocks(items: list[str] | None, matrix: Any) -> dict[str, tuple[bool, str]]:
+    """``["flashinfer-cutlass=no:driver too old", "EmulationNvFp4LinearKernel=yes"]`` -> mocks.
+
+    Keys are the matrix's backend ids; a kernel class name is mapped to its backend.
+    """
+    mocks: dict[str, tuple[bool, str]] = {}
+    for item in items or ():
+        name, sep, verdict = item.partition("=")
+        answer, _, reason = verdict.partition(":")
+        if not sep or not name or answer.strip().lower() not in ("yes", "no"):
+            raise UsageError(
+                f"--mock {item!r}: expected NAME=yes or NAME=no[:reason], e.g. "
+                "--mock flashinfer-cutlass=no:driver too old"
+            )
+        if matrix is None:
+            raise UsageError("--mock needs a matrix (none found)")
+        by_class = {spec.kernel: b for b, spec in matrix.backends.items()}
+        backend = name if name in matrix.backends else by_class.get(name)
+        if backend is None:
+            raise UsageError(
+                "--mock: " + unknown_name("backend", name, [*matrix.backends, *by_class])
+            )
+        if backend in mocks:
+            raise UsageError(f"--mock {backend} given twice")
+        ok = answer.strip().lower() == "yes"
+        mocks[backend] = (ok, "" if ok else (reason.strip() or f"{backend} mocked unsupported"))
+    return mocks
 
 
 def explain(
@@ -54,25 +100,35 @@ def explain(
     packages: str | None = None,
     layer: str | None = None,
     matrix_files: list[str] | None = None,
+    target_name: str | None = None,
+    mock_items: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The explanation as a JSON-ready dict (``kernel``, ``error``, ``decisions``, ...)."""
-    from harness.oracle import Oracle
-    from harness.runner import Actual, compare, quiet_selection_logs
-    from kernels.envs import SELECTION_VARIABLES
-    from kernels.errors import InvalidEnvironmentError
-    from kernels.linear.select import decide
+    """The explanation as a JSON-ready dict (``kernel``, ``error``, ``decisions``, ...).
+
+    For this project's target ``kernel`` is the backend id (``triton``) and
+    ``kernel_class`` its class; for another engine ``kernel`` is the engine's
+    kernel class name (``EmulationNvFp4LinearKernel``) and ``backend`` the
+    matrix id it maps to.
+    """
+    from harness.evaluate.compare import compare
+    from harness.evaluate.oracle import Oracle
+    from harness.evaluate.runner import clean_environment
+    from harness.models import KNOWN_VARIABLES, LayerSpec
+    from harness.targets import Query
     from kernels.platform import detect_platform
 
     overrides = parse_env(env_items)
     pkgs = parse_packages(packages)
-    matrix = None
-    if gpu is not None or matrix_files:
-        matrix = load(matrix_files)
-    else:
-        try:
-            matrix = load(None)
-        except UsageError:
-            matrix = None  # no matrix here: explain the real machine without the oracle
+    try:
+        matrix, target = load_with_target(matrix_files, target_name)
+    except UsageError:
+        if gpu is not None or matrix_files or (target_name not in (None, "nvfp4-matrix")):
+            raise
+        from harness.targets import get_target
+
+        # No matrix here: explain the real machine with this project's kernels, no oracle.
+        matrix, target = None, get_target()
+    mocks = parse_mocks(mock_items, matrix)
     if gpu is not None:
         assert matrix is not None
         if gpu not in matrix.profiles:
@@ -81,73 +137,56 @@ def explain(
         env = dict(overrides)
         env_source = "--env only (fake hardware: the shell's variables are ignored)"
     else:
+        if target.name != "nvfp4-matrix":
+            raise UsageError(f"target {target.name} runs on fake hardware only: give --gpu PROFILE")
         platform = detect_platform()
         if pkgs is not None:
             platform = platform.replace(packages=frozenset(pkgs))
-        env = {k: os.environ[k] for k in SELECTION_VARIABLES if k in os.environ}
+        env = {k: os.environ[k] for k in KNOWN_VARIABLES if k in os.environ}
         env.update(overrides)
         env_source = "the shell's selection variables, then --env"
-    env = {k: env[k] for k in SELECTION_VARIABLES if k in env}
+    env = {k: env[k] for k in KNOWN_VARIABLES if k in env}
 
-    layer_spec = None
+    layer_spec = LayerSpec(in_features=4096, out_features=4096)
     if matrix is not None:
         if layer is not None and layer not in matrix.layers:
             raise UsageError(unknown_name("layer", layer, matrix.layers))
         layer_spec = matrix.layer(layer)
     elif layer is not None:
         raise UsageError("--layer needs a matrix file (none found)")
-    config = _config(layer_spec)
 
+    with clean_environment():
+        actual = target.evaluate(Query(platform, env, layer_spec, mocks), matrix)  # type: ignore[arg-type]
+    native = target.name == "nvfp4-matrix"
+    record = actual.record
     result: dict[str, Any] = {
+        "target": target.describe(),
         "profile": gpu,
         "platform": platform.describe(),
-        "layer": config.describe(),
+        "layer": (
+            f"{layer_spec.out_features}x{layer_spec.in_features} {layer_spec.act_dtype}"
+            + (" W4A16" if layer_spec.weight_only else " W4A4")
+        ),
         "env": env,
         "env_source": env_source,
-        "kernel": None,
-        "kernel_class": None,
-        "rule": None,
-        "variable": None,
-        "error": None,
-        "error_type": None,
-        "decisions": [],
-        "messages": [],
+        "mocks": {b: {"supported": ok, "reason": r or None} for b, (ok, r) in mocks.items()},
+        "kernel": actual.backend if native else actual.kernel,
+        "kernel_class": actual.kernel,
+        "backend": actual.backend,
+        "rule": actual.rule,
+        "variable": getattr(record, "variable", None),
+        "error": actual.error if actual.kind != "backend" else None,
+        "error_type": actual.error_type if actual.kind != "backend" else None,
+        "decisions": [
+            {"backend": c.backend, "kernel": c.kernel, "status": c.status, "reason": c.reason}
+            for c in getattr(record, "candidates", ())
+        ],
+        "decision_record": target.decision_record,
+        "messages": list(actual.messages),
         "oracle": None,
     }
-    with quiet_selection_logs():
-        try:
-            decision = decide(config, platform, env)
-        except InvalidEnvironmentError as exc:
-            decision = None
-            result.update(error=str(exc), error_type=type(exc).__name__)
-            actual = Actual("invalid-env", error=str(exc))
-    if decision is not None:
-        from kernels.linear.registry import NVFP4_BACKENDS
-
-        result.update(
-            kernel=decision.backend,
-            kernel_class=NVFP4_BACKENDS[decision.backend].__name__ if decision.backend else None,
-            rule=decision.rule,
-            variable=decision.variable,
-            error=decision.error,
-            error_type="KernelSelectionError" if decision.error else None,
-            decisions=[
-                {"backend": c.backend, "kernel": c.kernel, "status": c.status, "reason": c.reason}
-                for c in decision.candidates
-            ],
-            messages=list(decision.messages),
-        )
-        candidates = tuple((c.backend, c.status) for c in decision.candidates)
-        actual = Actual(
-            "backend" if decision.backend else "error",
-            decision.backend,
-            decision.rule,
-            decision.error,
-            candidates,
-            decision,
-        )
-    if matrix is not None and layer_spec is not None:
-        expected = Oracle(matrix).expect(platform, env, layer_spec)
+    if matrix is not None:
+        expected = Oracle(matrix).expect(platform, env, layer_spec, mocks)
         problems = compare(expected, actual, matrix)
         result["oracle"] = {
             "kernel": expected.backend,
@@ -160,24 +199,13 @@ def explain(
     return result
 
 
-def _config(layer: Any) -> Any:
-    import torch
-
-    from kernels.linear.base import NvFp4LinearConfig
-
-    if layer is None:
-        return NvFp4LinearConfig(4096, 4096, torch.bfloat16)
-    return NvFp4LinearConfig(
-        layer.in_features,
-        layer.out_features,
-        getattr(torch, layer.act_dtype),
-        weight_only=layer.weight_only,
-        has_bias=layer.has_bias,
-    )
-
-
 def explain_command(args: argparse.Namespace) -> int:
-    result = explain(args.gpu, args.env, args.packages, args.layer, args.matrix)
+    env_items = list(args.env or [])
+    if args.linear_backend is not None:
+        env_items.append(f"--linear-backend={args.linear_backend}")
+    result = explain(
+        args.gpu, env_items, args.packages, args.layer, args.matrix, args.target, args.mock
+    )
     code = 0 if result["kernel"] else 1
     if args.json:
         print(json.dumps(result, indent=2))
@@ -185,11 +213,15 @@ def explain_command(args: argparse.Namespace) -> int:
     out = console()
     who = f"profile {result['profile']}" if result["profile"] else "this machine"
     out.print(f"[bold]{who}[/bold]: {result['platform']}")
+    out.print(f"target   : {result['target']}", markup=False)
     out.print(f"layer    : {result['layer']}")
     env_text = (
         " ".join(f"{k}={v!r}" for k, v in result["env"].items()) or "(no selection variable set)"
     )
     out.print(f"env      : {env_text}   [dim]from {result['env_source']}[/dim]")
+    for backend, mock in result["mocks"].items():
+        verdict = "supported" if mock["supported"] else f"unsupported ({mock['reason']})"
+        out.print(f"mocked   : {backend} {verdict}", markup=False)
     if result["kernel"]:
         out.print(f"[bold green]kernel   : {result['kernel']}[/] ({result['kernel_class']})")
     else:
@@ -212,6 +244,8 @@ def explain_command(args: argparse.Namespace) -> int:
                 d["backend"], d["kernel"], f"[{colour}]{d['status']}[/]", d["reason"] or ""
             )
         out.print(table)
+    if not result["decision_record"]:
+        out.print("record   : this target exposes no rule or candidate verdicts", markup=False)
     for note in result["messages"]:
         out.print(f"note     : {note}", markup=False, soft_wrap=True)
     oracle = result["oracle"]

@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from harness.cli.common import add_matrix_argument, console, load
+from harness.cli.common import add_matrix_argument, console, load_with_target
 
 __all__ = ["add_parser", "mutants_command"]
 
@@ -18,17 +18,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def mutants_command(args: argparse.Namespace) -> int:
-    from harness.mutants import MUTANTS
-    from harness.runner import Runner
+    from harness.evaluate.runner import Runner
+    from harness.targets.mutants import MUTANTS
 
-    matrix = load(args.matrix)
+    matrix, target = load_with_target(args.matrix, args.target)
+    mutants = [m for m in MUTANTS if m.target == target.name]
+    if not mutants:
+        print(f"target {target.name} has no built-in mutants")
+        return 0
     table = Table(title="Mutants (each must be caught)", title_justify="left")
     for col in ("mutant", "what is broken", "mismatches", "first caught at", "rule", "verdict"):
         table.add_column(col, overflow="fold")
     survivors = 0
-    for mutant in MUTANTS:
-        select, backends = mutant.build()
-        result = Runner(matrix, select=select, backends=backends).run()
+    for mutant in mutants:
+        result = Runner(matrix, mutant.make_target()).run()
         failures = result.failures
         first = failures[0] if failures else None
         caught = bool(failures)
@@ -45,5 +48,5 @@ def mutants_command(args: argparse.Namespace) -> int:
     if survivors:
         print(f"{survivors} mutant(s) survived: the matrix misses a known bug class")
         return 1
-    print(f"all {len(MUTANTS)} mutants caught")
+    print(f"all {len(mutants)} mutants of target {target.name} caught")
     return 0

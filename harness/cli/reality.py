@@ -19,7 +19,7 @@ __all__ = ["add_parser", "reality_command"]
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reality", help="check the matrix against the real machine (GPU runners)")
-    add_matrix_argument(p)
+    add_matrix_argument(p, target=False)
     p.add_argument(
         "--profile",
         metavar="ID",
@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def reality_command(args: argparse.Namespace) -> int:
-    from harness.reality import UnknownGpuError, check_reality, profile_from_environment
+    from harness.evaluate.reality import UnknownGpuError, check_reality, profile_from_environment
 
     matrix = load(args.matrix)
     profile = args.profile or profile_from_environment(os.environ)

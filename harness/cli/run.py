@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from harness.cli.common import add_matrix_argument, console, load
+from harness.cli.common import add_matrix_argument, console, load_with_target
 from harness.errors import UsageError
 
 __all__ = ["add_parser", "run_command"]
@@ -28,8 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--entry",
         choices=("decide", "init"),
-        default="decide",
-        help="check decide() (default) or init_nvfp4_linear_kernel() with os.environ set per cell",
+        default=None,
+        help="nvfp4-matrix target: check decide() (default) or init_nvfp4_linear_kernel() "
+        "with os.environ set per cell",
     )
     p.add_argument(
         "--mutant", metavar="NAME", help="run a deliberately broken selection (see `mutants`)"
@@ -46,28 +47,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from harness.report import selection_table, table_rows_text, write_junit, write_markdown
-    from harness.runner import Runner
+    from harness.evaluate.runner import Runner
+    from harness.output.junit import write_junit
+    from harness.output.markdown import write_markdown
+    from harness.output.table import selection_table, table_rows_text
 
-    matrix = load(args.matrix)
-    select = backends = None
+    matrix, target = load_with_target(args.matrix, args.target)
     title = "NVFP4 selection matrix"
+    if args.entry is not None:
+        from harness.targets.native import NativeTarget
+
+        if not isinstance(target, NativeTarget):
+            raise UsageError(f"--entry applies to the nvfp4-matrix target, not {target.name}")
+        if args.entry == "init" and args.mutant:
+            raise UsageError("--mutant checks decide() only; drop --entry init")
+        target = NativeTarget(entry=args.entry)
     if args.mutant:
-        from harness.mutants import get_mutant
+        from harness.targets.mutants import get_mutant
 
         try:
-            mutant = get_mutant(args.mutant)
+            mutant = get_mutant(args.mutant, target.name)
         except KeyError as exc:
             raise UsageError(str(exc.args[0])) from None
-        if args.entry == "init":
-            raise UsageError("--mutant checks decide() only; drop --entry init")
-        select, backends = mutant.build()
+        target = mutant.make_target()
         title += f" (mutant {mutant.name}: {mutant.title})"
-    runner = Runner(matrix, select=select, backends=backends, entry=args.entry)
+    runner = Runner(matrix, target)
     result = runner.run()
     out = console()
     files = [s.name for s in matrix.files]
-    out.print(f"[bold]{title}[/bold]  ({', '.join(files)}; entry {args.entry})")
+    out.print(f"[bold]{title}[/bold]")
+    out.print(f"target : {target.describe()}", markup=False)
+    out.print(f"matrix : {', '.join(files)}", markup=False)
+    if not target.decision_record:
+        out.print(
+            "compare: outcomes only (this target exposes no rule or candidate verdicts)",
+            markup=False,
+        )
 
     table = selection_table(runner)
     if not args.no_table:
@@ -92,11 +107,12 @@ def run_command(args: argparse.Namespace) -> int:
         out.print(rich_table)
 
     groups = Table(title="Cells per group", title_justify="left")
-    for col in ("group", "cells", "mismatches"):
+    for col in ("group", "cells", "mismatches", "known failures"):
         groups.add_column(col)
-    for group, (n, f) in result.groups().items():
-        groups.add_row(group, str(n), f"[red]{f}[/]" if f else "0")
+    for group, (n, f, k) in result.groups().items():
+        groups.add_row(group, str(n), f"[red]{f}[/]" if f else "0", str(k))
     out.print(groups)
+    _print_known(out, result)
 
     failures = result.failures
     for failure in failures[: args.max_failures]:
@@ -112,6 +128,26 @@ def run_command(args: argparse.Namespace) -> int:
         junit = write_junit(result, reports / "junit.xml")
         summary = write_markdown(result, table, reports / "summary.md", files, title)
         out.print(f"reports: {junit}, {summary}")
+    for line in result.stale_known:
+        out.print(f"STALE {line}: remove it or fix its pattern", markup=False, style="red")
     verdict = result.verdict()
     out.print(f"[bold {'green' if result.ok else 'red'}]{verdict}[/]")
     return 0 if result.ok else 1
+
+
+def _print_known(out: object, result: object) -> None:
+    """The known failures: cells where the code is known to disagree with its rules."""
+    known = result.known  # type: ignore[attr-defined]
+    if not known:
+        return
+    table = Table(
+        title=f"Known failures ({len(known)}): the code disagrees with the rules it should follow",
+        title_justify="left",
+    )
+    for col in ("cell", "rules say", "code does", "why", "upstream"):
+        table.add_column(col, overflow="fold")
+    for r in known:
+        table.add_row(
+            r.cell.id, r.expected.summary(), r.actual.summary(), r.known.reason, r.known.upstream
+        )
+    out.print(table)  # type: ignore[attr-defined]

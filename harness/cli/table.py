@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from harness.cli.common import add_matrix_argument, console, load
+from harness.cli.common import add_matrix_argument, console, load_with_target
 
 __all__ = ["add_parser", "table_command"]
 
@@ -21,11 +21,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def table_command(args: argparse.Namespace) -> int:
-    from harness.report import markdown_table, selection_table, table_rows_text
-    from harness.runner import Runner
+    from harness.evaluate.runner import Runner
+    from harness.output.markdown import markdown_table
+    from harness.output.table import selection_table, table_rows_text
 
-    matrix = load(args.matrix)
-    table = selection_table(Runner(matrix))
+    matrix, target = load_with_target(args.matrix, args.target)
+    table = selection_table(Runner(matrix, target))
     rows = table_rows_text(table)
     if args.markdown:
         print(markdown_table(list(table.headers), rows))

@@ -91,13 +91,31 @@ PRECEDENCE: tuple[ForcingRule, ...] = (
     ),
 )
 
-_logged_once: set[str] = set()
+class _OncePerMessage(logging.Filter):
+    """Lets each distinct message through once per process.
+
+    A model builds hundreds of NVFP4 layers; the same fallback warning for each
+    would drown the log. As a logger filter it runs only for records the logger
+    accepts, so a harness that disables the logger while it evaluates thousands
+    of fake cells leaves no trace here.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
 
 
-def _log_once(level: int, message: str) -> None:
-    if message not in _logged_once:
-        _logged_once.add(message)
-        logger.log(level, message)
+logger.addFilter(_OncePerMessage())
+
+#: The start of the note that automatic selection ended at the emulation (a warning).
+FALLBACK_NOTE = "NVFP4 linear falling back to the slow emulation backend"
 
 
 def decide(
@@ -108,8 +126,9 @@ def decide(
 ) -> SelectionDecision:
     """Decide which backend implements ``config`` on ``platform``.
 
-    Pure apart from logging: returns a :class:`SelectionDecision` whose
-    ``error`` is set when nothing fits. Raises
+    Pure: returns a :class:`SelectionDecision` whose ``error`` is set when
+    nothing fits, and whose ``messages`` hold the notes a caller should log
+    (:func:`init_nvfp4_linear_kernel` does). Raises
     :class:`~kernels.errors.InvalidEnvironmentError` (a ``ValueError``) for an
     environment value that does not parse or names an unknown backend.
     """
@@ -209,7 +228,6 @@ def _forced(
         if skipped:
             why += " (" + "; ".join(f"{c.backend}: {c.reason}" for c in skipped) + ")"
         messages.append(why)
-        _log_once(logging.INFO, why)
     return SelectionDecision(
         rule.id, rule.variable, consulted, candidates=tuple(candidates), backend=chosen,
         messages=tuple(messages), **context,
@@ -245,11 +263,10 @@ def _automatic(
         )
     if chosen == "emulation" and rejected:
         warning = (
-            "NVFP4 linear falling back to the slow emulation backend; rejected: "
+            f"{FALLBACK_NOTE}; rejected: "
             + "; ".join(f"{c.kernel}: {c.reason}" for c in rejected)
         )
         messages.append(warning)
-        _log_once(logging.WARNING, warning)
     return SelectionDecision(
         "auto", None, consulted, candidates=tuple(candidates), backend=chosen,
         messages=tuple(messages), **context,
@@ -272,6 +289,10 @@ def init_nvfp4_linear_kernel(
     """
     platform = platform or current_platform()
     decision = decide(config, platform, environ)
+    for message in decision.messages:
+        # The fallback to emulation is a warning; the rest is information.
+        level = logging.WARNING if message.startswith(FALLBACK_NOTE) else logging.INFO
+        logger.log(level, message)
     if decision.backend is None:
         raise KernelSelectionError(decision.error or "no NVFP4 kernel selected", decision)
     kernel = NVFP4_BACKENDS[decision.backend](config, platform)

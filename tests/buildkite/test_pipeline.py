@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 import yaml
 
-from harness.buildkite import AGENT_LOST_RETRY, TOX_ENVS, generate_pipeline
-from harness.matrix import default_matrix_paths, load_matrix
+from harness.load import default_matrix_paths, load_matrix
+from harness.output.buildkite import AGENT_LOST_RETRY, TOX_ENVS, generate_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 

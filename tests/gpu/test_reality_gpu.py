@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from harness.matrix import default_matrix_paths, load_matrix
-from harness.reality import check_reality, profile_from_environment
+from harness.evaluate.reality import check_reality, profile_from_environment
+from harness.load import default_matrix_paths, load_matrix
 
 pytestmark = pytest.mark.gpu
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from harness_testutil import SHIPPED
 
-from harness.matrix import Matrix, load_matrix
+from harness.load import Matrix, load_matrix
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +15,6 @@ def shipped() -> Matrix:
 
 @pytest.fixture(scope="session")
 def shipped_result(shipped):
-    from harness.runner import Runner
+    from harness.evaluate.runner import Runner
 
     return Runner(shipped).run()

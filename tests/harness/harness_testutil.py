@@ -11,6 +11,6 @@ SHIPPED = [MATRIX_DIR / "selection.yaml"]
 
 
 def plugin_args() -> list[str]:
-    """``-p harness.pytest_plugin`` unless the package is installed (entry point ``nvfp4_matrix``)."""
+    """``-p harness.plugin`` unless the package is installed (entry point ``nvfp4_matrix``)."""
     names = {ep.name for ep in importlib.metadata.entry_points(group="pytest11")}
-    return [] if "nvfp4_matrix" in names else ["-p", "harness.pytest_plugin"]
+    return [] if "nvfp4_matrix" in names else ["-p", "harness.plugin"]

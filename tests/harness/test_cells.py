@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from harness.cells import cell_id, expand, expand_sweep, sweep_envs
-from harness.matrix import Matrix
+from harness.evaluate.cells import cell_id, expand, expand_sweep, sweep_envs
+from harness.load import Matrix
 
 
 def _sweep(matrix: Matrix, sweep_id: str):

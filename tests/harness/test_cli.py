@@ -160,7 +160,7 @@ def test_schema_check(capsys, tmp_path):
 def test_mutants_command_catches_all(capsys):
     assert main(["mutants"]) == 0
     out = capsys.readouterr().out
-    assert "all 5 mutants caught" in out and "SURVIVED" not in out
+    assert "all 5 mutants of target nvfp4-matrix caught" in out and "SURVIVED" not in out
 
 
 def test_python_dash_m_harness():

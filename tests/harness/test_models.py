@@ -10,7 +10,7 @@ import yaml
 from harness_testutil import MATRIX_DIR
 
 from harness.cli.schema import schema_text
-from harness.matrix import Matrix, load_matrix
+from harness.load import Matrix, load_matrix
 
 #: The profiles the project promises (issue 3), with their compute capability.
 REQUIRED = {
@@ -94,6 +94,6 @@ def test_schema_validates_the_shipped_files_and_refuses_a_bad_one():
 
 def test_loading_without_torch_registry_check(tmp_path):
     # The models and the loader do not need the registry (e.g. a Buildkite generator).
-    gpus = load_matrix([MATRIX_DIR / "gpus.yaml"], check_registry=False)
+    gpus = load_matrix([MATRIX_DIR / "gpus.yaml"])
     assert set(REQUIRED) <= set(gpus.profiles)
     assert gpus.precedence is None and not gpus.backends

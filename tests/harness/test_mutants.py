@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from harness.matrix import Matrix
-from harness.mutants import MUTANTS, get_mutant
-from harness.runner import Runner
+from harness.evaluate.runner import Runner
+from harness.load import Matrix
+from harness.targets.mutants import MUTANTS, get_mutant
+from harness.targets.native import NativeTarget
+
+#: The mutants of this project's kernels (vLLM's are checked in tests/vllm).
+NATIVE = [m for m in MUTANTS if m.target == "nvfp4-matrix"]
 
 # mutant -> text the witness cell's failure report must contain (beyond the cell id and the rule)
 DETAILS = {
@@ -38,13 +42,12 @@ DETAILS = {
 
 
 def test_every_mutant_has_a_check():
-    assert set(DETAILS) == {m.name for m in MUTANTS}
+    assert set(DETAILS) == {m.name for m in NATIVE}
 
 
-@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
+@pytest.mark.parametrize("mutant", NATIVE, ids=lambda m: m.name)
 def test_mutant_is_caught_with_cell_and_rule(shipped: Matrix, mutant):
-    select, backends = mutant.build()
-    result = Runner(shipped, select=select, backends=backends).run()
+    result = Runner(shipped, mutant.make_target()).run()
     assert not result.ok, f"mutant {mutant.name} survived the matrix"
     cell_id, rule = mutant.witness
     failures = [r for r in result.failures if r.cell.id == cell_id]
@@ -64,9 +67,8 @@ def test_mutants_leave_the_real_selection_untouched(shipped: Matrix):
     from kernels.linear.registry import NVFP4_BACKENDS
 
     table, registry = select.PRECEDENCE, dict(NVFP4_BACKENDS)
-    for mutant in MUTANTS:
-        sel, backends = mutant.build()
-        Runner(shipped, select=sel, backends=backends).run(Runner(shipped).cells()[:200])
+    for mutant in NATIVE:
+        Runner(shipped, mutant.make_target()).run(Runner(shipped).cells()[:200])
     assert select.PRECEDENCE is table and NVFP4_BACKENDS == registry
     assert Runner(shipped).run(Runner(shipped).cells()[:200]).ok
 
@@ -74,3 +76,14 @@ def test_mutants_leave_the_real_selection_untouched(shipped: Matrix):
 def test_unknown_mutant_name():
     with pytest.raises(KeyError, match="known: no-batch-invariant"):
         get_mutant("nope")
+
+
+def test_a_mutant_of_another_target_is_refused_for_this_one():
+    with pytest.raises(KeyError, match="breaks target vllm, not nvfp4-matrix"):
+        get_mutant("vllm-39129", "nvfp4-matrix")
+
+
+def test_a_mutant_target_says_what_it_is():
+    target = get_mutant("no-batch-invariant").make_target()
+    assert isinstance(target, NativeTarget) and not target.real
+    assert target.describe() == "nvfp4-matrix (mutant no-batch-invariant)"

@@ -6,8 +6,8 @@ from unittest import mock
 
 import pytest
 
-from harness.matrix import Matrix
-from harness.oracle import Oracle
+from harness.evaluate.oracle import Oracle
+from harness.load import Matrix
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_oracle_never_calls_the_selection_or_the_support_rules(shipped: Matrix):
             p.start()
         try:
             fresh = Oracle(shipped)
-            from harness.cells import expand
+            from harness.evaluate.cells import expand
 
             count = 0
             for _, cells in expand(shipped):

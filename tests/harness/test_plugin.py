@@ -18,7 +18,7 @@ def _import_native_modules_once():
     pytester drops the modules an inner run imported; a native extension such
     as Triton's cannot be imported a second time in one process (it aborts).
     """
-    import harness.runner  # noqa: F401
+    import harness.evaluate.runner  # noqa: F401
     import kernels.linear.registry  # noqa: F401
 
 
@@ -262,7 +262,7 @@ def test_plugin_module_imports_nothing_heavy():
     import subprocess
     import sys
 
-    code = "import sys, harness.pytest_plugin; print(sorted(m for m in ('torch', 'pydantic', 'triton', 'kernels.linear') if m in sys.modules))"
+    code = "import sys, harness.plugin; print(sorted(m for m in ('torch', 'pydantic', 'triton', 'kernels.linear') if m in sys.modules))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.matrix import load_matrix
-from harness.reality import (
+from harness.evaluate.reality import (
     UnknownGpuError,
     check_reality,
     forcing_environments,
     match_profile,
     suggest_profile,
 )
+from harness.load import load_matrix
 from kernels.platform import Platform
 
 # What an H100 runner with torch 2.11 + CUDA 13 and Triton 3.6 really reports.

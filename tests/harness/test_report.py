@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from harness.matrix import Matrix
-from harness.mutants import get_mutant
-from harness.report import selection_table, table_rows_text, write_junit, write_markdown
-from harness.runner import Runner
+from harness.evaluate.runner import Runner
+from harness.load import Matrix
+from harness.output.junit import write_junit
+from harness.output.markdown import write_markdown
+from harness.output.table import selection_table, table_rows_text
+from harness.targets.mutants import get_mutant
 
 
 def test_junit_has_one_testcase_per_cell(shipped_result, tmp_path):
@@ -24,8 +26,7 @@ def test_junit_has_one_testcase_per_cell(shipped_result, tmp_path):
 
 
 def test_failures_come_first_in_markdown_and_are_in_junit(shipped: Matrix, tmp_path):
-    select, backends = get_mutant("no-batch-invariant").build()
-    runner = Runner(shipped, select=select, backends=backends)
+    runner = Runner(shipped, get_mutant("no-batch-invariant").make_target())
     cells = [c for c in runner.cells() if c.group == "cases"]
     result = runner.run(cells)
     assert not result.ok

@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from harness.cells import Cell
-from harness.matrix import Matrix
-from harness.runner import Runner
+from harness.evaluate.cells import Cell
+from harness.evaluate.runner import Runner
+from harness.load import Matrix
+from harness.targets.native import NativeTarget
 
 
 def test_shipped_matrix_passes(shipped_result):
@@ -44,7 +45,7 @@ def test_the_callers_environment_never_leaks_in(shipped: Matrix, monkeypatch):
 
 
 def test_init_entry_point_agrees_on_every_cell(shipped: Matrix):
-    runner = Runner(shipped, entry="init")
+    runner = Runner(shipped, NativeTarget(entry="init"))
     result = runner.run()
     assert result.ok, result.failures[0].report()
 
@@ -55,7 +56,7 @@ def test_a_selection_that_reads_os_environ_is_caught(shipped: Matrix):
     def reads_real_environment(config, platform=None, environ=None, backends=None):
         return decide(config, platform, None, backends)  # BUG: ignores the environ it was given
 
-    runner = Runner(shipped, select=reads_real_environment)
+    runner = Runner(shipped, NativeTarget(select=reads_real_environment))
     cell = Cell("b200-bi", "t", "b200", (("VLLM_BATCH_INVARIANT", "1"),), shipped.default_layer_id)
     result = runner.run([cell])
     assert not result.ok
@@ -69,7 +70,7 @@ def test_a_crashing_selection_is_a_failure_not_an_abort(shipped: Matrix):
     def crashes(*args, **kwargs):
         raise KeyError("boom")
 
-    runner = Runner(shipped, select=crashes)
+    runner = Runner(shipped, NativeTarget(select=crashes))
     cells = runner.cells()[:3]
     result = runner.run(cells)
     assert len(result.failures) == 3
@@ -95,7 +96,7 @@ def test_golden_case_checks_the_oracle_too(shipped: Matrix):
 
 def test_init_entry_refuses_a_mutant(shipped: Matrix):
     with pytest.raises(ValueError, match="real selection only"):
-        Runner(shipped, select=lambda *a, **k: None, entry="init")
+        Runner(shipped, NativeTarget(select=lambda *a, **k: None, entry="init"))
 
 
 def test_real_logging_is_untouched_after_a_run(caplog):
@@ -103,9 +104,9 @@ def test_real_logging_is_untouched_after_a_run(caplog):
     import torch
     from harness_testutil import SHIPPED
 
-    from harness.matrix import load_matrix
+    from harness.load import load_matrix
     from kernels.linear.base import NvFp4LinearConfig
-    from kernels.linear.select import decide
+    from kernels.linear.select import init_nvfp4_linear_kernel
 
     matrix = load_matrix(SHIPPED)
     # A machine name no other test uses, so the warning text is new to this process.
@@ -116,7 +117,7 @@ def test_real_logging_is_untouched_after_a_run(caplog):
     with caplog.at_level("WARNING", logger="kernels.linear"):
         result = runner.run([c for c in runner.cells() if c.profile == "cpu" and c.env == ()])
         assert result.ok and not caplog.records
-        decide(NvFp4LinearConfig(4096, 4096, torch.bfloat16), probe.platform(), {})
+        init_nvfp4_linear_kernel(NvFp4LinearConfig(4096, 4096, torch.bfloat16), probe.platform(), {})
     assert any(
         "falling back to the slow emulation backend" in r.getMessage() for r in caplog.records
     )

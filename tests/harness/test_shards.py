@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from harness_testutil import plugin_args
 
-from harness.pytest_plugin import shard_of
+from harness.plugin.shards import shard_of
 
 pytest_plugins = ["pytester"]
 

@@ -9,7 +9,7 @@ import pytest
 from harness_testutil import MATRIX_DIR
 
 from harness.errors import MatrixError
-from harness.matrix import load_matrix
+from harness.load import load_matrix
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -33,8 +33,11 @@ def _edit(path: Path, old: str, new: str, word: str | None = None) -> int:
 
 
 def _load_error(main: Path) -> MatrixError:
+    """The error of loading ``main`` and checking it against its target (the registry)."""
+    from harness.evaluate.runner import Runner
+
     with pytest.raises(MatrixError) as info:
-        load_matrix([main])
+        Runner(load_matrix([main]))
     return info.value
 
 

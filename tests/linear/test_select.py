@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from unittest import mock
@@ -19,7 +20,6 @@ from kernels.linear import (
     decide,
     init_nvfp4_linear_kernel,
 )
-from kernels.linear import select as select_mod
 from kernels.linear.emulation import EmulationNvFp4LinearKernel
 from kernels.platform import Platform, use_platform
 
@@ -120,13 +120,26 @@ def test_batch_invariant_beats_an_explicit_backend_even_when_it_is_supported() -
     assert d.backend == "triton"
 
 
-def test_batch_invariant_logs_its_reason_once(caplog: pytest.LogCaptureFixture) -> None:
-    select_mod._logged_once.clear()
-    with caplog.at_level(logging.INFO, logger="kernels.linear"):
+def test_decide_is_pure_and_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="kernels.linear"):
+        d = decide(CONFIG, CPU, {"VLLM_BATCH_INVARIANT": "1"})
+        decide(CONFIG, V100, {})
+    assert d.messages, "the batch-invariant note is in the decision record"
+    assert caplog.records == []
+
+
+def test_init_logs_the_batch_invariant_reason_once(caplog: pytest.LogCaptureFixture) -> None:
+    # A reason no other test uses: the once-per-message filter is process-wide.
+    reason = f"mocked: no triton ({uuid.uuid4().hex})"
+    with mocked_support({"triton": (False, reason)}), caplog.at_level(
+        logging.INFO, logger="kernels.linear"
+    ):
         for _ in range(3):
-            decide(CONFIG, CPU, {"VLLM_BATCH_INVARIANT": "1"})
-    lines = [r.getMessage() for r in caplog.records if "VLLM_BATCH_INVARIANT forces" in r.getMessage()]
-    assert len(lines) == 1 and "emulation" in lines[0]
+            kernel, _ = init_nvfp4_linear_kernel(CONFIG, CPU, {"VLLM_BATCH_INVARIANT": "1"})
+    assert isinstance(kernel, EmulationNvFp4LinearKernel)
+    lines = [r.getMessage() for r in caplog.records if reason in r.getMessage()]
+    assert len(lines) == 1 and "VLLM_BATCH_INVARIANT forces" in lines[0]
+    assert caplog.records[0].levelno == logging.INFO
 
 
 def test_forced_backend_error_message_for_real_rule() -> None:
@@ -211,13 +224,15 @@ def test_disabled_kernels_are_skipped_in_auto_only() -> None:
 
 
 def test_emulation_fallback_warns_with_reasons(caplog: pytest.LogCaptureFixture) -> None:
-    select_mod._logged_once.clear()
-    with caplog.at_level(logging.WARNING, logger="kernels.linear"):
-        d = decide(CONFIG, V100, {})
+    reason = f"mocked: no triton ({uuid.uuid4().hex})"
+    with mocked_support({"triton": (False, reason)}), caplog.at_level(
+        logging.WARNING, logger="kernels.linear"
+    ):
+        kernel, d = init_nvfp4_linear_kernel(CONFIG, V100, {})
     assert d.backend == "emulation"
     warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warning) == 1 and "falling back to the slow emulation" in warning[0]
-    assert "triton needs compute capability >= 8.0" in warning[0]
+    assert reason in warning[0]
 
 
 def test_no_kernel_fits_lists_every_reason() -> None:

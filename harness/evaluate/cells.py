@@ -9,9 +9,8 @@ results. Its id is stable and readable, built from those parts alone:
     h100-VLLM_USE_FBGEMM=1-layer=w4a16-bf16
     b200-VLLM_BATCH_INVARIANT=1-mock=triton:off,emulation:on
 
-Environment parts follow the precedence order of
-:data:`kernels.envs.SELECTION_VARIABLES`; a value that is empty or holds
-spaces is quoted (``VLLM_BATCH_INVARIANT=' 1 '``).
+Environment parts follow the order of :data:`harness.models.KNOWN_VARIABLES`;
+a value that is empty or holds spaces is quoted (``VLLM_BATCH_INVARIANT=' 1 '``).
 """
 
 from __future__ import annotations
@@ -20,9 +19,15 @@ import dataclasses
 import itertools
 from collections.abc import Iterator, Mapping
 
-from harness.matrix import BACKENDS_TOKEN, CASES_GROUP, Location, Matrix
-from harness.models import GoldenExpect, MockOutcome, Sweep
-from kernels.envs import SELECTION_VARIABLES
+from harness.load import Location, Matrix
+from harness.models import (
+    BACKENDS_TOKEN,
+    CASES_GROUP,
+    KNOWN_VARIABLES,
+    GoldenExpect,
+    MockOutcome,
+    Sweep,
+)
 
 __all__ = ["CASES_GROUP", "Cell", "expand", "expand_cases", "expand_sweep", "sweep_envs"]
 
@@ -78,7 +83,7 @@ def _quote(value: str) -> str:
 
 
 def _order(env: Mapping[str, str]) -> Env:
-    return tuple((k, env[k]) for k in SELECTION_VARIABLES if k in env)
+    return tuple((k, env[k]) for k in KNOWN_VARIABLES if k in env)
 
 
 def cell_id(
@@ -131,11 +136,14 @@ def sweep_envs(matrix: Matrix, sweep: Sweep) -> list[tuple[Env, tuple[str | int,
 
 
 def expand_sweep(matrix: Matrix, sweep: Sweep) -> list[Cell]:
-    from harness.oracle import Oracle
+    from harness.evaluate.oracle import Oracle
 
     oracle = Oracle(matrix) if sweep.mock_relevant else None
     profiles = sweep.profiles or list(matrix.profiles)
     layers = sweep.layers or [matrix.default_layer_id]
+    package_sets: list[tuple[str, ...] | None] = (
+        [tuple(sorted(set(p))) for p in sweep.packages] if sweep.packages is not None else [None]
+    )
     fixed = _mocks(sweep.mock)
     cells = []
     for env, subpath in sweep_envs(matrix, sweep):
@@ -150,21 +158,22 @@ def expand_sweep(matrix: Matrix, sweep: Sweep) -> list[Cell]:
                 )
                 for outcome in itertools.product((True, False), repeat=len(consulted))
             ]
-        for profile in profiles:
-            for layer in layers:
-                shown_layer = None if layer == matrix.default_layer_id else layer
-                for mocks in mock_sets:
-                    cells.append(
-                        Cell(
-                            id=cell_id(profile, env, shown_layer, mocks),
-                            group=sweep.id,
-                            profile=profile,
-                            env=env,
-                            layer=layer,
-                            mocks=mocks,
-                            location=location,
-                        )
-                    )
+        for profile, packages, layer, mocks in itertools.product(
+            profiles, package_sets, layers, mock_sets
+        ):
+            shown_layer = None if layer == matrix.default_layer_id else layer
+            cells.append(
+                Cell(
+                    id=cell_id(profile, env, shown_layer, mocks, packages),
+                    group=sweep.id,
+                    profile=profile,
+                    env=env,
+                    layer=layer,
+                    mocks=mocks,
+                    packages=packages,
+                    location=location,
+                )
+            )
     return cells
 
 

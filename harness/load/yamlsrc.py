@@ -27,9 +27,20 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.errors import MatrixError, Problem
 
-__all__ = ["Source", "display_path", "dotted", "load_yaml"]
+__all__ = ["Location", "Source", "display_path", "dotted", "load_yaml"]
 
 PathKey = tuple[str | int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Location:
+    """A line of a matrix file, printed ``file:line``."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
 
 
 def display_path(path: Path) -> str:

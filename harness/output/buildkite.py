@@ -1,7 +1,7 @@
 """Generate the Buildkite pipeline from the matrix, so CI and matrix never drift.
 
 :func:`generate_pipeline` is a pure function from the loaded
-:class:`~harness.matrix.Matrix` to a ``dict`` in Buildkite's pipeline format;
+:class:`~harness.load.Matrix` to a ``dict`` in Buildkite's pipeline format;
 dumping it to YAML is the caller's last step (``nvfp4-matrix buildkite``).
 
 Steps:
@@ -25,9 +25,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from harness.matrix import Matrix
+from harness import PROFILE_ENV
+from harness.load import Matrix
 from harness.models import GpuProfile
-from harness.pytest_plugin import PROFILE_ENV
 
 __all__ = [
     "AGENT_LOST_RETRY",

@@ -5,10 +5,14 @@ shipped by inference engines): the harness must catch every one, with a
 message that names the cell and the rule. ``nvfp4-matrix mutants`` runs them
 all; ``nvfp4-matrix run --mutant NAME`` shows one failing.
 
-A mutant is a selection function with :func:`~kernels.linear.select.decide`'s
-signature and/or a backend table; the real module is never modified for
-longer than one call (the precedence-table mutants swap ``PRECEDENCE`` for the
-duration of the call, exactly as if the row had been edited in the source).
+A mutant is a broken :class:`~harness.targets.base.Target`. For this
+project's kernels it is a selection function with
+:func:`~kernels.linear.select.decide`'s signature and/or a backend table; the
+real module is never modified for longer than one call (the precedence-table
+mutants swap ``PRECEDENCE`` for the duration of the call, exactly as if the
+row had been edited in the source). For vLLM it is vLLM's own
+``init_nvfp4_linear_kernel`` rebuilt from its source with a real regression
+put back (:mod:`harness.targets.vllm`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from unittest import mock
 
-__all__ = ["MUTANTS", "Mutant", "get_mutant"]
+from harness.targets import get_target
+from harness.targets.base import Target
+from harness.targets.native import NativeTarget
+
+__all__ = ["MUTANTS", "Mutant", "get_mutant", "mutants_of"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,18 +37,28 @@ class Mutant:
         name: short id (``nvfp4-matrix run --mutant NAME``).
         title: what is broken, in one line.
         story: where such a bug comes from.
-        build: returns ``(select, backends)`` for :class:`harness.runner.Runner`
-            (``None`` keeps the real one). Built lazily: importing this module
-            does not import torch.
-        witness: a cell id the shipped matrix must fail on, and the rule its
-            message must name (checked by the harness's own tests).
+        build: returns ``(select, backends)`` for
+            :class:`~harness.targets.native.NativeTarget` (``None`` keeps the
+            real one). Built lazily: importing this module does not import torch.
+        witness: a cell id the shipped matrix must fail on, and the rule (or,
+            for a target without a decision record, the variable) its message
+            must name (checked by the harness's own tests).
+        target: the target the mutant breaks.
     """
 
     name: str
     title: str
     story: str
-    build: Callable[[], tuple[Callable[..., Any] | None, Mapping[str, type] | None]]
+    build: Callable[[], tuple[Callable[..., Any] | None, Mapping[str, type] | None]] | None
     witness: tuple[str, str]
+    target: str = "nvfp4-matrix"
+
+    def make_target(self) -> Target:
+        """The broken target, ready for :class:`~harness.evaluate.runner.Runner`."""
+        if self.build is None:
+            return get_target(self.target, mutant=self.name)
+        select, backends = self.build()
+        return NativeTarget(select=select, backends=backends, label=f"mutant {self.name}")
 
 
 def _with_precedence(transform: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> Callable[..., Any]:
@@ -190,11 +208,30 @@ MUTANTS: tuple[Mutant, ...] = (
         _forced_falls_back,
         ("v100-VLLM_USE_FBGEMM=1", "use_fbgemm"),
     ),
+    Mutant(
+        "vllm-39129",
+        "vLLM's init_nvfp4_linear_kernel with the #39820 hunk reversed (no VLLM_BATCH_INVARIANT branch)",
+        "vLLM #39129 moved NVFP4 backends into kernel classes and dropped the batch-invariant "
+        "branch; #39820 restored it; no vLLM test noticed in between",
+        None,
+        ("b200-VLLM_BATCH_INVARIANT=1", "VLLM_BATCH_INVARIANT"),
+        target="vllm",
+    ),
 )
 
 
-def get_mutant(name: str) -> Mutant:
+def get_mutant(name: str, target: str | None = None) -> Mutant:
+    """The mutant called ``name``; with ``target``, it must break that target."""
     for mutant in MUTANTS:
         if mutant.name == name:
+            if target is not None and mutant.target != target:
+                raise KeyError(
+                    f"mutant {name!r} breaks target {mutant.target}, not {target} "
+                    f"(mutants of {target}: {', '.join(mutants_of(target)) or 'none'})"
+                )
             return mutant
     raise KeyError(f"unknown mutant {name!r} (known: {', '.join(m.name for m in MUTANTS)})")
+
+
+def mutants_of(target: str) -> list[str]:
+    return [m.name for m in MUTANTS if m.target == target]

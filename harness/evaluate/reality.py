@@ -20,11 +20,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from harness import PROFILE_ENV
 from harness.errors import HarnessError
-from harness.matrix import Matrix
+from harness.evaluate.compare import compare
+from harness.evaluate.oracle import Oracle
+from harness.load import Matrix
 from harness.models import GpuProfile
-from harness.oracle import Oracle
-from harness.runner import Actual, compare
+from harness.targets import Query
 from kernels.platform import Platform, current_platform
 
 __all__ = [
@@ -115,7 +117,7 @@ class RealityReport:
             f"reality check {verdict}: profile {self.profile.id} vs the real machine",
             f"  real machine : {self.platform.describe()}",
             f"  profile      : {self.profile.id} - {self.profile.name} "
-            f"({_profile_sm(self.profile)}, packages {', '.join(self.profile.packages) or 'none'})",
+            f"({self.profile.sm}, packages {', '.join(self.profile.packages) or 'none'})",
         ]
         lines += [f"  note         : {n}" for n in self.notes]
         lines.append("  support (declared in the matrix vs is_supported() here):")
@@ -123,11 +125,6 @@ class RealityReport:
         lines.append("  selection (oracle for the profile vs the real selection here):")
         lines += [f"    {c.line()}" for c in self.selections]
         return "\n".join(lines)
-
-
-def _profile_sm(profile: GpuProfile) -> str:
-    cap = profile.capability_tuple
-    return "cpu" if cap is None else f"sm_{cap[0]}{cap[1]}"
 
 
 def _same_device(profile: GpuProfile, platform: Platform) -> bool:
@@ -221,17 +218,16 @@ def check_reality(
     layer_id: str | None = None,
 ) -> RealityReport:
     """Compare the matrix with the real machine (``platform`` defaults to the detected one)."""
-    from harness.runner import Runner, clean_environment, quiet_selection_logs
-    from kernels.errors import InvalidEnvironmentError
+    from harness.evaluate.runner import clean_environment
+    from harness.targets.native import NativeTarget
     from kernels.linear.registry import NVFP4_BACKENDS
-    from kernels.linear.select import decide
 
     platform = platform or current_platform()
     profile = match_profile(matrix, platform, profile_id)
     notes: list[str] = []
     if not _same_device(profile, platform):
         notes.append(
-            f"profile {profile.id} declares {_profile_sm(profile)}, the machine is {platform.sm}"
+            f"profile {profile.id} declares {profile.sm}, the machine is {platform.sm}"
         )
     missing = sorted(set(profile.packages) - platform.packages)
     extra = sorted(platform.packages - set(profile.packages))
@@ -254,24 +250,15 @@ def check_reality(
         support.append(SupportCheck(name, profile.declares_support(name), ok, reason))
 
     oracle = Oracle(matrix)
-    runner = Runner(matrix)
+    target = NativeTarget()
     layer = matrix.layer(layer_id)
-    config = runner.config(layer_id or matrix.default_layer_id)
     fake = profile.platform()
     selections = []
-    with clean_environment(), quiet_selection_logs():
+    with clean_environment():
         for env in forcing_environments(matrix):
             expected = oracle.expect(fake, env, layer)
-            try:
-                decision = decide(config, platform, env)
-            except InvalidEnvironmentError as exc:
-                actual = Actual("invalid-env", error=str(exc))
-            else:
-                candidates = tuple((c.backend, c.status) for c in decision.candidates)
-                kind = "backend" if decision.backend is not None else "error"
-                actual = Actual(
-                    kind, decision.backend, decision.rule, decision.error, candidates, decision
-                )
+            # The real machine, the real selection: only the environment is the cell's.
+            actual = target.evaluate(Query(platform, env, layer), matrix)
             problems = compare(expected, actual, matrix)
             selections.append(
                 SelectionCheck(
@@ -286,7 +273,5 @@ def check_reality(
 
 def profile_from_environment(environ: Mapping[str, str]) -> str | None:
     """The runner's profile id from ``NVFP4_MATRIX_PROFILE`` (set by the generated CI steps)."""
-    from harness.pytest_plugin import PROFILE_ENV
-
     value = environ.get(PROFILE_ENV, "").strip()
     return value or None

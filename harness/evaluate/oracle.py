@@ -1,0 +1,317 @@
+"""The independent oracle: the expected selection, derived from the matrix alone.
+
+Given a platform, an environment, a layer and optional mocked support
+results, :meth:`Oracle.expect` says which backend the selection must return
+(or which error it must raise), which precedence rule decides, and what each
+candidate's verdict must be. It reads only the matrix's declared data, through
+:mod:`harness.rules`: the backends' support rules and ``implements`` blocks,
+the precedence table, the accepted spellings and the error templates. It never
+calls the code under test (no ``decide``, ``is_supported()`` or
+``can_implement()``, no constant of ``kernels``): a bug there cannot leak into
+the expectation it is checked against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Literal
+
+from harness.load import Matrix
+from harness.models import ForcingRule, LayerSpec
+from harness.rules import InvalidValue, Verdict, implements_verdict, parse_flag, parse_list
+from harness.rules.support import support_verdict
+from kernels.platform import Platform
+
+__all__ = ["Expected", "Oracle"]
+
+#: backend -> (supported, reason): forced ``is_supported()`` results
+Mocks = Mapping[str, tuple[bool, str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Expected:
+    """What the selection must do for one cell.
+
+    Attributes:
+        outcome: ``backend`` (a backend is chosen), ``error`` (the decision
+            carries an error) or ``invalid-env`` (``InvalidEnvironmentError``).
+        backend: the backend that must be chosen.
+        rule: the precedence rule that must decide (``None`` for invalid-env).
+        variable: the variable behind that rule.
+        candidates: ``(backend, status)`` in the order the rule consults them.
+        error_prefix: the error message must start with this.
+        error_contains: ... and contain each of these.
+        error_mentions_any: invalid-env: the message must name one of these variables.
+        because: the derivation, one step per line (rule, then each candidate).
+    """
+
+    outcome: Literal["backend", "error", "invalid-env"]
+    backend: str | None = None
+    rule: str | None = None
+    variable: str | None = None
+    candidates: tuple[tuple[str, str], ...] = ()
+    error_prefix: str | None = None
+    error_contains: tuple[str, ...] = ()
+    error_mentions_any: tuple[str, ...] = ()
+    because: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        if self.outcome == "backend":
+            return f"backend {self.backend} by rule {self.rule}"
+        if self.outcome == "invalid-env":
+            return "InvalidEnvironmentError naming " + " or ".join(self.error_mentions_any)
+        return f"error by rule {self.rule}: {self.error_prefix or ''}..."
+
+
+@dataclasses.dataclass(frozen=True)
+class _Reading:
+    """How the precedence table reads one environment.
+
+    ``invalid`` names the variables whose value does not parse (the outcome is
+    then an invalid-environment error); otherwise ``active`` is the forcing
+    rule that fires (``None``: automatic selection) and ``forced`` the backends
+    it consults, in order.
+    """
+
+    invalid: tuple[str, ...]
+    active: ForcingRule | None
+    forced: tuple[str, ...]
+    disabled: frozenset[str]
+
+
+@dataclasses.dataclass
+class _Walk:
+    """The candidates' verdicts, in the order the deciding rule consults them."""
+
+    statuses: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    because: list[str] = dataclasses.field(default_factory=list)
+    chosen: str | None = None
+    #: the last rejected candidate: name, status, reason, and whether the reason is exact
+    last: tuple[str, str, str | None, bool] | None = None
+
+
+class Oracle:
+    """Expected outcomes for one :class:`~harness.load.Matrix` (verdicts are cached)."""
+
+    def __init__(self, matrix: Matrix) -> None:
+        if matrix.precedence is None:
+            raise ValueError("the matrix defines no precedence table")
+        self.matrix = matrix
+        self.precedence = matrix.precedence
+        self._support: dict[tuple[str, Platform], Verdict] = {}
+        self._impl: dict[tuple[str, LayerSpec], Verdict] = {}
+
+    # --- verdicts ----------------------------------------------------------------------
+    def support(self, backend: str, platform: Platform) -> Verdict:
+        key = (backend, platform)
+        if key not in self._support:
+            self._support[key] = support_verdict(self.matrix.backends[backend], platform)
+        return self._support[key]
+
+    def implements(self, backend: str, layer: LayerSpec) -> Verdict:
+        key = (backend, layer)
+        if key not in self._impl:
+            self._impl[key] = implements_verdict(self.matrix.backends[backend], layer)
+        return self._impl[key]
+
+    # --- environment --------------------------------------------------------------------
+    def _value(self, rule: ForcingRule, env: Mapping[str, str]) -> tuple[str, ...] | None:
+        """The backends ``rule`` forces under ``env`` (``None``: it does not fire).
+
+        Raises :class:`~harness.rules.InvalidValue` when the value does not parse.
+        """
+        raw = env.get(rule.variable)
+        if rule.value != "backend-name":
+            spellings = self.precedence.booleans
+            if parse_flag(raw, rule.value, spellings.true, spellings.false):
+                return tuple(rule.forces)
+            return None
+        if raw is None or not raw.strip() or raw.strip() in rule.auto_values:
+            return None
+        if raw.strip() not in self.matrix.backends:
+            raise InvalidValue(raw)
+        return (raw.strip(),)
+
+    def read(self, env: Mapping[str, str]) -> _Reading:
+        """Which rule fires under ``env``, after the table's validation policy."""
+        disabled = parse_list(env.get(self.precedence.auto.disabled_by))
+        invalid: list[str] = []
+        fired: tuple[ForcingRule, tuple[str, ...]] | None = None
+        for rule in self.precedence.forcing:
+            try:
+                forced = self._value(rule, env)
+            except InvalidValue:
+                invalid.append(rule.variable)
+                if self.precedence.validation == "lazy":
+                    break  # the code stops at the first value it cannot read
+                continue
+            if forced is not None and fired is None:
+                fired = (rule, forced)
+                if self.precedence.validation == "lazy":
+                    break  # later variables are never read
+        if invalid:
+            return _Reading(tuple(invalid), None, (), disabled)
+        if fired is not None:
+            return _Reading((), fired[0], fired[1], disabled)
+        return _Reading((), None, tuple(self.precedence.auto.order), disabled)
+
+    def invalid_variables(self, env: Mapping[str, str]) -> list[str]:
+        """Variables whose value makes the selection refuse the environment."""
+        return list(self.read(env).invalid)
+
+    def consulted(self, env: Mapping[str, str]) -> tuple[str, ...] | None:
+        """Backends whose support the deciding rule looks at (``None`` for an invalid env)."""
+        reading = self.read(env)
+        if reading.invalid:
+            return None
+        if reading.active is not None:
+            return reading.forced
+        return tuple(
+            n for n in reading.forced if self.matrix.backends[n].kernel not in reading.disabled
+        )
+
+    def deciding_rule(self, env: Mapping[str, str]) -> str | None:
+        reading = self.read(env)
+        if reading.invalid:
+            return None
+        return reading.active.rule if reading.active is not None else self.precedence.auto.rule
+
+    # --- the expectation ------------------------------------------------------------------
+    def expect(
+        self,
+        platform: Platform,
+        env: Mapping[str, str],
+        layer: LayerSpec,
+        mocks: Mocks | None = None,
+    ) -> Expected:
+        reading = self.read(env)
+        if reading.invalid:
+            values = ", ".join(f"{v}={env[v]!r}" for v in reading.invalid)
+            when = (
+                "every variable is validated before any rule runs"
+                if self.precedence.validation == "upfront"
+                else "its rule is reached and reads it"
+            )
+            return Expected(
+                "invalid-env",
+                error_mentions_any=reading.invalid,
+                because=(f"{values} does not parse: {when}",),
+            )
+        walk = _Walk(because=[self._rule_step(reading, env)])
+        for name in reading.forced:
+            self._consult(name, reading, platform, layer, mocks or {}, walk)
+        rule_id = reading.active.rule if reading.active else self.precedence.auto.rule
+        variable = reading.active.variable if reading.active else None
+        if walk.chosen is not None:
+            return Expected(
+                "backend",
+                walk.chosen,
+                rule_id,
+                variable,
+                tuple(walk.statuses),
+                because=tuple(walk.because),
+            )
+        return self._error(reading, walk, rule_id, variable)
+
+    def _rule_step(self, reading: _Reading, env: Mapping[str, str]) -> str:
+        auto = self.precedence.auto
+        if reading.active is None:
+            return (
+                f"no forcing variable set: rule {auto.rule} "
+                f"({self.matrix.forcing_rule_location(auto.rule)}) tries "
+                f"{', '.join(auto.order)} in order, skipping {auto.disabled_by}"
+            )
+        rule = reading.active
+        step = (
+            f"{rule.variable}={env[rule.variable]!r} activates rule {rule.rule} "
+            f"({self.matrix.forcing_rule_location(rule.rule)}): forces {', '.join(reading.forced)}"
+            + (" (first supported wins)" if len(reading.forced) > 1 else "")
+            + "; a forced backend that fails is an error, never a fallback"
+        )
+        if reading.disabled:
+            step += f"; {auto.disabled_by} is ignored: it applies to automatic selection only"
+        return step
+
+    def _consult(
+        self,
+        name: str,
+        reading: _Reading,
+        platform: Platform,
+        layer: LayerSpec,
+        mocks: Mocks,
+        walk: _Walk,
+    ) -> None:
+        """One candidate's verdict, appended to ``walk``."""
+        spec = self.matrix.backends[name]
+        if walk.chosen is not None:
+            walk.statuses.append((name, "not-reached"))
+            return
+        if reading.active is None and spec.kernel in reading.disabled:
+            walk.statuses.append((name, "disabled"))
+            walk.because.append(
+                f"{name}: disabled ({spec.kernel} in {self.precedence.auto.disabled_by})"
+            )
+            walk.last = (name, "disabled", None, False)
+            return
+        if name in mocks:
+            ok, reason = mocks[name]
+            source = "mocked"
+        else:
+            ok, reason = self.support(name, platform)
+            source = f"rule: {spec.describe_support()}"
+        if not ok:
+            walk.statuses.append((name, "unsupported"))
+            walk.because.append(f"{name}: unsupported ({source}) - {reason}")
+            walk.last = (name, "unsupported", reason, name in mocks)
+            return
+        ok, reason = self.implements(name, layer)
+        if not ok:
+            walk.statuses.append((name, "cannot-implement"))
+            walk.because.append(f"{name}: cannot implement the layer - {reason}")
+            walk.last = (name, "cannot-implement", reason, False)
+            return
+        walk.chosen = name
+        walk.statuses.append((name, "selected"))
+        walk.because.append(f"{name}: supported ({source}) and implements the layer -> selected")
+
+    def _error(
+        self, reading: _Reading, walk: _Walk, rule_id: str, variable: str | None
+    ) -> Expected:
+        """Nothing was chosen: the error the templates say the selection raises."""
+        templates = self.precedence.errors
+        if reading.active is not None and walk.last is not None:
+            name, status, reason, exact = walk.last
+            template = (
+                templates.forced_unsupported
+                if status == "unsupported"
+                else templates.forced_cannot_implement
+            )
+            filled = template.replace("{kernel}", self.matrix.backends[name].kernel)
+            head = filled.split("{reason}")[0]
+            prefix = filled.replace("{reason}", reason or "") if exact else head
+            walk.because.append(f"every forced backend failed -> error: {head}...")
+            return Expected(
+                "error",
+                None,
+                rule_id,
+                variable,
+                tuple(walk.statuses),
+                error_prefix=prefix,
+                because=tuple(walk.because),
+            )
+        rejected = tuple(
+            self.matrix.backends[n].kernel
+            for n, s in walk.statuses
+            if s in ("unsupported", "cannot-implement", "disabled")
+        )
+        walk.because.append("no backend left -> error: " + templates.auto_nothing)
+        return Expected(
+            "error",
+            None,
+            rule_id,
+            variable,
+            tuple(walk.statuses),
+            error_contains=(templates.auto_nothing,) + rejected,
+            because=tuple(walk.because),
+        )

@@ -1,0 +1,14 @@
+"""Stage 1, loading: YAML files -> pydantic models -> one merged, cross-checked matrix."""
+
+from harness.load.matrix import DEFAULT_MATRIX_GLOB, Matrix, default_matrix_paths, load_matrix
+from harness.load.problems import unknown_name
+from harness.load.yamlsrc import Location
+
+__all__ = [
+    "DEFAULT_MATRIX_GLOB",
+    "Location",
+    "Matrix",
+    "default_matrix_paths",
+    "load_matrix",
+    "unknown_name",
+]

@@ -1,0 +1,224 @@
+"""Cross-file checks: what no single matrix file can check on its own.
+
+Every name a sweep or case uses exists, ids are unique, the precedence table
+names declared backends, and each profile's declared ``supported`` list agrees
+with the backends' rules (through :mod:`harness.rules`, the interpreter the
+oracle uses too).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from harness.errors import Problem
+from harness.load.problems import unknown_name
+from harness.load.yamlsrc import PathKey, Source
+from harness.models import BACKENDS_TOKEN, CASES_GROUP
+from harness.rules.support import support_verdict
+
+if TYPE_CHECKING:
+    from harness.load.matrix import Matrix
+
+__all__ = ["check_declared_support", "check_references", "describes_own_kernels"]
+
+#: The target a matrix without ``target:`` describes: this project's kernels.
+OWN_TARGET = "nvfp4-matrix"
+
+
+def describes_own_kernels(matrix: Matrix) -> bool:
+    """Does ``matrix`` describe this project's kernels (whose profiles declare ``supported``)?"""
+    return matrix.target is None or matrix.target.name == OWN_TARGET
+
+
+def check_references(matrix: Matrix, problems: list[Problem]) -> None:
+    backends = matrix.backends
+    has_cells = bool(matrix.sweeps or matrix.cases)
+
+    def check(kind: str, name: str, known: dict[str, Any], source: Source, path: PathKey) -> None:
+        if name not in known:
+            problems.append(source.problem(path, unknown_name(kind, name, known)))
+
+    if has_cells and matrix.precedence is None:
+        src = matrix.files[0]
+        problems.append(
+            src.problem((), "the matrix has sweeps or cases but no file defines 'precedence'")
+        )
+    if has_cells and not matrix.layers:
+        problems.append(
+            matrix.files[0].problem((), "the matrix has sweeps or cases but no 'layers'")
+        )
+    if matrix.default_layer is not None:
+        src, path = matrix.source_of("default_layer", "")
+        check("layer", matrix.default_layer, matrix.layers, src, path)
+
+    if matrix.target is not None and matrix.target.versions is not None:
+        src, path = matrix.source_of("target", "")
+        try:
+            SpecifierSet(matrix.target.versions)
+        except InvalidSpecifier:
+            problems.append(
+                src.problem(
+                    path + ("versions",),
+                    f"{matrix.target.versions!r} is not a version specifier (e.g. \">=0.20,<0.22\")",
+                )
+            )
+
+    for pid, profile in matrix.profiles.items():
+        src, path = matrix.source_of("profile", pid)
+        if backends and describes_own_kernels(matrix):
+            for index, name in enumerate(profile.supported):
+                check("backend", name, backends, src, path + ("supported", index))
+
+    kernels: dict[str, str] = {}
+    for name, spec in backends.items():
+        src, path = matrix.source_of("backend", name)
+        if spec.kernel in kernels:
+            problems.append(
+                src.problem(
+                    path + ("kernel",),
+                    f"kernel class {spec.kernel!r} is also declared by backend {kernels[spec.kernel]!r}",
+                )
+            )
+        kernels[spec.kernel] = name
+
+    if matrix.precedence is not None:
+        src, base = matrix.source_of("precedence", "")
+        rule_ids: set[str] = set()
+        variables: set[str] = set()
+        named = 0
+        for index, rule in enumerate(matrix.precedence.forcing):
+            path = base + ("forcing", index)
+            if rule.rule in rule_ids:
+                problems.append(src.problem(path + ("rule",), f"duplicate rule id {rule.rule!r}"))
+            rule_ids.add(rule.rule)
+            if rule.variable in variables:
+                problems.append(
+                    src.problem(path + ("variable",), f"{rule.variable} already has a rule")
+                )
+            variables.add(rule.variable)
+            named += rule.value == "backend-name"
+            for j, name in enumerate(rule.forces):
+                check("backend", name, backends, src, path + ("forces", j))
+                if (
+                    name in backends
+                    and rule.rule == "batch_invariant"
+                    and not backends[name].batch_invariant
+                ):
+                    problems.append(
+                        src.problem(path + ("forces", j), f"{name} is not declared batch_invariant")
+                    )
+        if named > 1:
+            problems.append(
+                src.problem(base + ("forcing",), "at most one rule may take a backend name")
+            )
+        auto = matrix.precedence.auto
+        if auto.rule in rule_ids:
+            problems.append(
+                src.problem(
+                    base + ("auto", "rule"), f"rule id {auto.rule!r} is also a forcing rule"
+                )
+            )
+        if auto.disabled_by in variables:
+            problems.append(
+                src.problem(
+                    base + ("auto", "disabled_by"), f"{auto.disabled_by} already has a forcing rule"
+                )
+            )
+        for j, name in enumerate(auto.order):
+            check("backend", name, backends, src, base + ("auto", "order", j))
+        if sorted(auto.order) != sorted(backends) and all(n in backends for n in auto.order):
+            missing = [n for n in backends if n not in auto.order]
+            twice = sorted({n for n in auto.order if auto.order.count(n) > 1})
+            detail = []
+            if missing:
+                detail.append(f"missing {', '.join(missing)}")
+            if twice:
+                detail.append(f"listed twice: {', '.join(twice)}")
+            problems.append(
+                src.problem(
+                    base + ("auto", "order"),
+                    "must list every backend exactly once: " + "; ".join(detail),
+                )
+            )
+
+    for sweep in matrix.sweeps:
+        src, path = matrix.source_of("sweep", sweep.id)
+        if sweep.id == CASES_GROUP:
+            problems.append(
+                src.problem(
+                    path + ("id",), f"the sweep id {CASES_GROUP!r} is reserved for the golden cases"
+                )
+            )
+        for j, pid in enumerate(sweep.profiles or []):
+            check("profile", pid, matrix.profiles, src, path + ("profiles", j))
+        for j, lid in enumerate(sweep.layers or []):
+            check("layer", lid, matrix.layers, src, path + ("layers", j))
+        for name in sweep.mock:
+            check("backend", name, backends, src, path + ("mock", name))
+        for variable, values in sweep.cross.items():
+            if not values:
+                problems.append(
+                    src.problem(
+                        path + ("cross", variable), "needs at least one value (null = unset)"
+                    )
+                )
+            for j, value in enumerate(values):
+                if value is not None and value.startswith("$") and value != BACKENDS_TOKEN:
+                    problems.append(
+                        src.problem(
+                            path + ("cross", variable, j),
+                            f"unknown token {value!r} (the only token is {BACKENDS_TOKEN})",
+                        )
+                    )
+        if sweep.mock_relevant and sweep.mock:
+            problems.append(
+                src.problem(path + ("mock",), "use either 'mock' or 'mock_relevant', not both")
+            )
+
+    for case in matrix.cases:
+        src, path = matrix.source_of("case", case.id)
+        check("profile", case.profile, matrix.profiles, src, path + ("profile",))
+        if case.layer is not None:
+            check("layer", case.layer, matrix.layers, src, path + ("layer",))
+        for name in case.mock:
+            check("backend", name, backends, src, path + ("mock", name))
+        if case.expect.backend is not None:
+            check("backend", case.expect.backend, backends, src, path + ("expect", "backend"))
+        for name in case.expect.candidates or {}:
+            check("backend", name, backends, src, path + ("expect", "candidates", name))
+
+
+def check_declared_support(matrix: Matrix, problems: list[Problem]) -> None:
+    """Each profile's ``supported`` list must equal what the backends' rules derive.
+
+    ``supported`` describes this project's own backends; a matrix of another
+    target (whose backends are another engine's) derives support from its
+    rules alone.
+    """
+    if not matrix.backends or not describes_own_kernels(matrix):
+        return
+    for pid, profile in matrix.profiles.items():
+        platform = profile.platform()
+        derived = [
+            name for name, spec in matrix.backends.items() if support_verdict(spec, platform)[0]
+        ]
+        declared = [name for name in matrix.backends if name in profile.supported]
+        if derived == declared:
+            continue
+        src, path = matrix.source_of("profile", pid)
+        parts = []
+        for name in matrix.backends:
+            ok, reason = support_verdict(matrix.backends[name], platform)
+            if name in declared and not ok:
+                parts.append(f"lists {name} but its rule says no ({reason})")
+            elif name not in declared and ok:
+                parts.append(
+                    f"omits {name} but its rule ({matrix.backends[name].describe_support()}) accepts {pid}"
+                )
+        problems.append(
+            src.problem(
+                path + ("supported",), "disagrees with the backends' rules: " + "; ".join(parts)
+            )
+        )

@@ -1,0 +1,271 @@
+"""Stage 1, loading: YAML files -> validated models -> one merged :class:`Matrix`.
+
+:func:`load_matrix` reads one or more YAML files (following ``include:``),
+validates each against :class:`~harness.models.MatrixFile`, merges them and
+runs the cross-file checks of :mod:`harness.load.checks`. Every problem comes
+back in one :class:`~harness.errors.MatrixError`, each with file, line and
+key. Whether the declared backends are the ones the system under test really
+has is the target's question (:meth:`harness.targets.Target.check_matrix`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import MatrixError, Problem
+from harness.load.checks import check_declared_support, check_references
+from harness.load.problems import unknown_name, validate_file
+from harness.load.yamlsrc import Location, PathKey, Source, load_yaml, resolve_include
+from harness.models import (
+    BackendSpec,
+    GoldenCase,
+    GpuProfile,
+    KnownFailure,
+    LayerSpec,
+    MatrixFile,
+    Precedence,
+    Sweep,
+    TargetSpec,
+)
+
+__all__ = [
+    "DEFAULT_MATRIX_GLOB",
+    "Location",
+    "Matrix",
+    "default_matrix_paths",
+    "load_matrix",
+    "unknown_name",
+]
+
+#: What ``nvfp4-matrix`` reads when no file is named (the default target's matrix).
+DEFAULT_MATRIX_GLOB = "matrix/*.yaml"
+
+
+@dataclasses.dataclass
+class Matrix:
+    """Every matrix file merged into one model.
+
+    Attributes:
+        files: the files read, in order (includes after their includer).
+        profiles: profile id -> :class:`GpuProfile`, in file order.
+        layers: layer id -> :class:`LayerSpec`.
+        default_layer: the layer a cell uses unless it names another.
+        backends: backend name -> :class:`BackendSpec`, in file order.
+        precedence: the precedence table (exactly one file defines it).
+        sweeps: every sweep, in file order.
+        cases: every golden case, in file order.
+        target: the system under test the files describe (``None``: this
+            project's kernels; at most one file says).
+        known_failures: cells where the code under test is known to be wrong.
+    """
+
+    files: list[Source]
+    profiles: dict[str, GpuProfile]
+    layers: dict[str, LayerSpec]
+    default_layer: str | None
+    backends: dict[str, BackendSpec]
+    precedence: Precedence | None
+    sweeps: list[Sweep]
+    cases: list[GoldenCase]
+    target: TargetSpec | None = None
+    known_failures: list[KnownFailure] = dataclasses.field(default_factory=list)
+    _origins: dict[tuple[str, str], tuple[Source, PathKey]] = dataclasses.field(
+        default_factory=dict, repr=False
+    )
+
+    # --- lookups -------------------------------------------------------------------
+    def profile(self, profile_id: str) -> GpuProfile:
+        """The profile called ``profile_id``; ``KeyError`` naming the known ones otherwise."""
+        try:
+            return self.profiles[profile_id]
+        except KeyError:
+            raise KeyError(unknown_name("profile", profile_id, self.profiles)) from None
+
+    def layer(self, layer_id: str | None = None) -> LayerSpec:
+        return self.layers[layer_id or self.default_layer_id]
+
+    @property
+    def default_layer_id(self) -> str:
+        if self.default_layer is not None:
+            return self.default_layer
+        return next(iter(self.layers))
+
+    def declared_support(self, profile_id: str, backend: str) -> bool:
+        """Does the matrix declare ``backend`` supported on profile ``profile_id``?"""
+        if backend not in self.backends:
+            raise KeyError(unknown_name("backend", backend, self.backends))
+        return self.profile(profile_id).declares_support(backend)
+
+    def kernel_class_name(self, backend: str) -> str:
+        return self.backends[backend].kernel
+
+    def backend_of_kernel(self, kernel: str) -> str | None:
+        for name, spec in self.backends.items():
+            if spec.kernel == kernel:
+                return name
+        return None
+
+    def queues(self) -> dict[str, list[str]]:
+        """Buildkite queue -> profile ids that run on it (profiles without a queue omitted)."""
+        out: dict[str, list[str]] = {}
+        for pid, profile in self.profiles.items():
+            if profile.queue:
+                out.setdefault(profile.queue, []).append(pid)
+        return out
+
+    @property
+    def target_name(self) -> str | None:
+        return None if self.target is None else self.target.name
+
+    def where(self, kind: str, key: str, *subpath: str | int) -> Location:
+        """Where ``kind`` (profile, backend, layer, sweep, case, precedence) ``key`` is defined."""
+        source, path = self._origins[(kind, key)]
+        return Location(source.name, source.line(path + tuple(subpath)))
+
+    def source_of(self, kind: str, key: str) -> tuple[Source, PathKey]:
+        return self._origins[(kind, key)]
+
+    def forcing_rule_location(self, rule_id: str) -> Location | None:
+        if self.precedence is None:
+            return None
+        for index, rule in enumerate(self.precedence.forcing):
+            if rule.rule == rule_id:
+                return self.where("precedence", "", "forcing", index)
+        if rule_id == self.precedence.auto.rule:
+            return self.where("precedence", "", "auto")
+        return None
+
+
+def default_matrix_paths(root: Path | None = None) -> list[Path]:
+    """``matrix/*.yaml`` under ``root`` (default: the working directory), sorted."""
+    base = Path.cwd() if root is None else root
+    return sorted(Path(p) for p in glob.glob(str(base / DEFAULT_MATRIX_GLOB)))
+
+
+def load_matrix(paths: Sequence[str | Path] | str | Path) -> Matrix:
+    """Load ``paths`` (and what they include) into one validated :class:`Matrix`.
+
+    Raises :class:`~harness.errors.MatrixError` listing every problem.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    sources: list[Source] = []
+    models: list[MatrixFile] = []
+    problems: list[Problem] = []
+    seen: set[Path] = set()
+
+    def read(path: Path, included_from: tuple[Source, PathKey, str] | None) -> None:
+        resolved = path.resolve()
+        if resolved in seen:
+            return
+        seen.add(resolved)
+        if included_from is not None and not path.is_file():
+            src, key, entry = included_from
+            problems.append(
+                src.problem(key, f"included file {entry!r} does not exist (looked for {path})")
+            )
+            return
+        try:
+            source = load_yaml(path)
+        except MatrixError as exc:
+            problems.extend(exc.problems)
+            return
+        model = validate_file(source, problems)
+        if model is None:
+            return
+        sources.append(source)
+        models.append(model)
+        for index, entry in enumerate(model.include):
+            read(resolve_include(path, entry), (source, ("include", index), entry))
+
+    for path in paths:
+        read(Path(path), None)
+    if problems:
+        raise MatrixError(problems)
+    matrix = _merge(sources, models, problems)
+    if not problems:
+        check_references(matrix, problems)
+    if not problems:
+        check_declared_support(matrix, problems)
+    if problems:
+        raise MatrixError(problems)
+    return matrix
+
+
+# --- merging -------------------------------------------------------------------------------
+
+
+def _merge(sources: list[Source], models: list[MatrixFile], problems: list[Problem]) -> Matrix:
+    matrix = Matrix(
+        files=sources,
+        profiles={},
+        layers={},
+        default_layer=None,
+        backends={},
+        precedence=None,
+        sweeps=[],
+        cases=[],
+    )
+    origins = matrix._origins
+    for source, model in zip(sources, models, strict=True):
+        sections: tuple[tuple[str, dict[str, Any], dict[str, Any]], ...] = (
+            ("profile", model.profiles, matrix.profiles),
+            ("layer", model.layers, matrix.layers),
+            ("backend", model.backends, matrix.backends),
+        )
+        for kind, table, target in sections:
+            section = f"{kind}s"
+            for key, value in table.items():
+                if key in target:
+                    first = matrix.where(kind, key)
+                    problems.append(
+                        source.problem(
+                            (section, key), f"{kind} {key!r} is already defined at {first}"
+                        )
+                    )
+                    continue
+                target[key] = value
+                origins[(kind, key)] = (source, (section, key))
+        for single in ("default_layer", "precedence", "target"):
+            value = getattr(model, single)
+            if value is None:
+                continue
+            if getattr(matrix, single) is not None:
+                first = matrix.where(single, "")
+                problems.append(
+                    source.problem((single,), f"{single} is already defined at {first}")
+                )
+                continue
+            setattr(matrix, single, value)
+            origins[(single, "")] = (source, (single,))
+        for index, sweep in enumerate(model.sweeps):
+            _add_unique(matrix, origins, problems, source, "sweep", sweep.id, ("sweeps", index))
+            matrix.sweeps.append(sweep)
+        for index, case in enumerate(model.cases):
+            _add_unique(matrix, origins, problems, source, "case", case.id, ("cases", index))
+            matrix.cases.append(case)
+        for index, known in enumerate(model.known_failures):
+            origins[("known_failure", str(len(matrix.known_failures)))] = (
+                source,
+                ("known_failures", index),
+            )
+            matrix.known_failures.append(known)
+    return matrix
+
+
+def _add_unique(
+    matrix, origins, problems, source: Source, kind: str, key: str, path: PathKey
+) -> None:
+    if (kind, key) in origins:
+        first = matrix.where(kind, key)
+        problems.append(
+            source.problem(
+                path + ("id",), f"duplicate {kind} id {key!r} (first defined at {first})"
+            )
+        )
+        return
+    origins[(kind, key)] = (source, path)

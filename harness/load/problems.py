@@ -1,0 +1,220 @@
+"""Pydantic's validation errors, turned into problems a person can act on.
+
+Each problem names the file, the YAML line and the dotted key, and where it
+can, what would be right (the valid keys or values, the closest spelling).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from harness.errors import Problem
+from harness.load.yamlsrc import PathKey, Source
+from harness.models import MatrixFile
+
+__all__ = ["unknown_name", "validate_file"]
+
+
+def validate_file(source: Source, problems: list[Problem]) -> MatrixFile | None:
+    if not isinstance(source.data, dict):
+        kind = "empty" if source.data is None else f"a {_yaml_type(source.data)}"
+        problems.append(
+            source.problem(
+                (), f"a matrix file is a mapping with 'version: 1' at the top; this one is {kind}"
+            )
+        )
+        return None
+    try:
+        model = MatrixFile.model_validate(source.data)
+    except ValidationError as exc:
+        problems.extend(_translate(source, exc))
+        return None
+    for pid, profile in model.profiles.items():
+        profile._id = pid
+    return model
+
+
+def _translate(source: Source, exc: ValidationError) -> list[Problem]:
+    """Pydantic errors -> problems with the YAML line and a readable message."""
+    out: list[Problem] = []
+    seen: set[tuple[int, str, str]] = set()
+    for error in exc.errors(include_url=False):
+        path = _data_path(source.data, error["loc"])
+        message = _message(error, path)
+        if error["type"] == "value_error":
+            path = _point_at_field(source.data, path, message)
+        problem = source.problem(path, message)
+        key = (problem.line or 0, problem.key, problem.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(problem)
+    return out
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> PathKey:
+    """Keep the parts of a pydantic ``loc`` that are real keys/indexes of ``data``.
+
+    Pydantic inserts tags (``"function-after[...]"``, union member names) that
+    are not in the document; a missing key is kept as the last part so the
+    message can name it.
+    """
+    path: list[str | int] = []
+    node = data
+    for index, part in enumerate(loc):
+        if part == "[key]":  # pydantic's tag for "the key itself is invalid"
+            continue
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+        elif index == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict):
+            path.append(part)
+    return tuple(path)
+
+
+def _point_at_field(data: Any, path: PathKey, message: str) -> PathKey:
+    """A model-level check names fields in quotes: point at the first one that is present."""
+    node = data
+    for part in path:
+        node = node[part]
+    if isinstance(node, dict):
+        for name in re.findall(r"'([A-Za-z_]+)'", message):
+            if name in node:
+                return path + (name,)
+    return path
+
+
+def _message(error: Any, path: PathKey) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        valid = _valid_keys(error["loc"][:-1])
+        hint = ""
+        if valid:
+            close = difflib.get_close_matches(str(path[-1]), valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint += f" (valid keys: {', '.join(valid)})"
+        return f"unknown key {path[-1]!r}{hint}"
+    if kind == "missing":
+        return f"missing required key {error['loc'][-1]!r}"
+    if kind == "literal_error" and not isinstance(value, bool):
+        options = re.findall(r"'([^']*)'", error.get("ctx", {}).get("expected", "")) or [
+            o.strip()
+            for o in re.split(r",| or ", error.get("ctx", {}).get("expected", ""))
+            if o.strip()
+        ]
+        close = (
+            difflib.get_close_matches(str(value), options, n=1) if isinstance(value, str) else []
+        )
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{_short(value)} is not one of: {', '.join(options)}{hint}"
+    if kind in (
+        "string_type",
+        "int_type",
+        "float_type",
+        "bool_type",
+        "dict_type",
+        "list_type",
+        "model_type",
+        "literal_error",
+        "int_from_float",
+        "model_attributes_type",
+    ):
+        expected = error["msg"].removeprefix("Input should be ").removeprefix("a valid ")
+        got = f"got {_yaml_type(value)} {_short(value)}"
+        hint = ""
+        if isinstance(value, bool) and kind in ("string_type", "literal_error"):
+            hint = " (YAML reads unquoted yes/no/on/off/true/false as booleans: quote it)"
+        elif isinstance(value, (int, float)) and kind in ("string_type", "literal_error"):
+            hint = f' (quote it: "{value}")'
+        return f"wrong type: expected {expected}, {got}{hint}"
+    if kind == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern", "")
+        if pattern == r"^\d+\.\d+$":
+            return f'expected a version "major.minor" such as "10.0", got {_short(value)}'
+        if pattern.startswith("^[a-z0-9]"):
+            return f"{_short(value)} is not a valid id: use lowercase letters, digits, '.', '_' and '-'"
+        return f"{_short(value)} does not match {pattern}"
+    if kind == "value_error":
+        return error["msg"].removeprefix("Value error, ")
+    return f"{error['msg']} (got {_short(value)})"
+
+
+def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model found at ``loc`` (walking MatrixFile's annotations)."""
+    current: Any = MatrixFile
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return []
+            current = field.annotation
+            continue
+        origin = typing.get_origin(current)
+        args = typing.get_args(current)
+        if origin is dict and args:
+            current = args[1]
+        elif origin is list and args:
+            current = args[0]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``Annotated`` and ``X | None``."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        args = typing.get_args(annotation)
+        if origin in (typing.Union, types.UnionType) and args:
+            non_none = [a for a in args if a is not type(None)]
+            if len(non_none) == 1:
+                annotation = non_none[0]
+                continue
+        return annotation
+
+
+def _yaml_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {kind} {name!r}{hint} (known: {', '.join(known) or 'none'})"

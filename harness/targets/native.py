@@ -1,0 +1,276 @@
+"""The default target: this project's own selection (:mod:`kernels.linear.select`).
+
+Fakes go through the seam only: the cell's platform is installed with
+:func:`~kernels.platform.use_platform` and also passed explicitly, the
+environment is a fresh mapping holding only the cell's variables, and mocked
+``is_supported()`` results are subclasses of the registered backend classes
+handed to the selection in ``backends=`` (or patched onto the classes, for the
+``init`` entry point, which takes no table and reads ``os.environ``).
+
+The selection function and the backend table are parameters, so deliberately
+broken variants (:mod:`harness.targets.mutants`) run through the same matrix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from unittest import mock
+
+from harness.errors import Problem, UsageError
+from harness.targets.base import Outcome, Query, Target
+from harness.targets.environment import isolated_environ
+
+if TYPE_CHECKING:
+    from harness.load.matrix import Matrix
+    from harness.models import LayerSpec
+    from kernels.platform import Platform
+
+__all__ = ["NativeTarget", "layer_config", "outcome_of_decision", "quiet_selection_logs"]
+
+Entry = Literal["decide", "init"]
+#: ``select(config, platform, environ, backends) -> SelectionDecision`` (like ``decide``).
+SelectFn = Callable[..., Any]
+
+
+def layer_config(layer: LayerSpec | None) -> Any:
+    """The :class:`~kernels.linear.base.NvFp4LinearConfig` of a matrix layer (default 4096^2)."""
+    import torch
+
+    from kernels.linear.base import NvFp4LinearConfig
+
+    if layer is None:
+        return NvFp4LinearConfig(4096, 4096, torch.bfloat16)
+    return NvFp4LinearConfig(
+        in_features=layer.in_features,
+        out_features=layer.out_features,
+        act_dtype=getattr(torch, layer.act_dtype),
+        weight_only=layer.weight_only,
+        has_bias=layer.has_bias,
+    )
+
+
+def outcome_of_decision(decision: Any, backends: Mapping[str, type], entry: str) -> Outcome:
+    """A :class:`~kernels.linear.decision.SelectionDecision` as an :class:`Outcome`."""
+    candidates = tuple((c.backend, c.status) for c in decision.candidates)
+    common: dict[str, Any] = dict(
+        rule=decision.rule,
+        candidates=candidates,
+        record=decision,
+        messages=tuple(decision.messages),
+        entry=entry,
+    )
+    if decision.backend is not None:
+        cls = backends.get(decision.backend)
+        return Outcome(
+            "backend", decision.backend, cls.__name__ if cls is not None else None, **common
+        )
+    return Outcome("error", error=decision.error, error_type="KernelSelectionError", **common)
+
+
+@contextlib.contextmanager
+def quiet_selection_logs() -> Iterator[None]:
+    """Silence ``kernels.linear``'s log while fake cells run (each cell's notes are in its record).
+
+    A disabled logger runs no filter, so the once-per-message filter of the
+    selection remembers nothing of the fake cells: a real selection later in
+    the same process still logs its first warning.
+    """
+    logger = logging.getLogger("kernels.linear")
+    disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled
+
+
+class NativeTarget(Target):
+    """This project's :func:`kernels.linear.select.decide` (or ``init_nvfp4_linear_kernel``).
+
+    Args:
+        select: the selection under test, called as
+            ``select(config, platform, environ, backends)``; default
+            :func:`kernels.linear.select.decide`.
+        backends: the backend table handed to ``select`` (default: the
+            registry). Mocks subclass the classes found in it.
+        entry: ``decide`` (default) or ``init``: go through
+            :func:`~kernels.linear.select.init_nvfp4_linear_kernel`, which
+            reads ``os.environ`` (set to exactly the cell's variables) and
+            builds the kernel; only with the real selection and registry.
+    """
+
+    name = "nvfp4-matrix"
+    description = "this project's kernels (kernels.linear.select)"
+    decision_record = True
+
+    def __init__(
+        self,
+        select: SelectFn | None = None,
+        backends: Mapping[str, type] | None = None,
+        entry: Entry = "decide",
+        label: str | None = None,
+    ) -> None:
+        from kernels.linear import registry
+        from kernels.linear import select as select_module
+
+        self.real = select is None and backends is None
+        if entry == "init" and not self.real:
+            raise UsageError(
+                "the init entry point checks the real selection only (no mutant, no backend table)"
+            )
+        self.select = select or select_module.decide
+        self.backends = dict(registry.NVFP4_BACKENDS if backends is None else backends)
+        self.entry: Entry = entry
+        self.label = label
+        self._configs: dict[LayerSpec, Any] = {}
+        self._mock_classes: dict[tuple[str, bool, str], type] = {}
+        self._tables: dict[tuple[tuple[str, bool, str], ...], dict[str, type]] = {}
+
+    def describe(self) -> str:
+        return self.name + (f" ({self.label})" if self.label else "")
+
+    def default_matrix(self, root: Path) -> Sequence[Path]:
+        from harness.load import DEFAULT_MATRIX_GLOB, default_matrix_paths
+
+        found = default_matrix_paths(root)
+        if not found:
+            raise UsageError(
+                f"no matrix file: {DEFAULT_MATRIX_GLOB} matches nothing in {root}; name the files"
+            )
+        return found
+
+    # --- the matrix as a description of the registry ------------------------------------
+    def check_matrix(self, matrix: Matrix) -> list[Problem]:
+        """The declared backends must be exactly the registered ones, with the same class names."""
+        if not matrix.backends:
+            return []
+        from kernels.linear.registry import NVFP4_BACKENDS
+
+        problems: list[Problem] = []
+        for name, spec in matrix.backends.items():
+            src, path = matrix.source_of("backend", name)
+            cls = NVFP4_BACKENDS.get(name)
+            if cls is None:
+                problems.append(
+                    src.problem(
+                        path,
+                        f"backend {name!r} is not registered in kernels.linear.registry.NVFP4_BACKENDS "
+                        f"(registered: {', '.join(NVFP4_BACKENDS)})",
+                    )
+                )
+            elif cls.__name__ != spec.kernel:
+                problems.append(
+                    src.problem(
+                        path + ("kernel",),
+                        f"the registered {name} class is {cls.__name__}, not {spec.kernel}",
+                    )
+                )
+        missing = [name for name in NVFP4_BACKENDS if name not in matrix.backends]
+        if missing:
+            src = matrix.source_of("backend", next(iter(matrix.backends)))[0]
+            problems.append(
+                src.problem(
+                    ("backends",),
+                    f"registered backends missing from the matrix: {', '.join(missing)}",
+                )
+            )
+        return problems
+
+    # --- cached fakes ---------------------------------------------------------------------
+    def config(self, layer: LayerSpec) -> Any:
+        if layer not in self._configs:
+            self._configs[layer] = layer_config(layer)
+        return self._configs[layer]
+
+    def _mocked_class(self, name: str, ok: bool, reason: str) -> type:
+        key = (name, ok, reason)
+        if key not in self._mock_classes:
+            base = self.backends[name]
+            verdict = (True, None) if ok else (False, reason)
+
+            def is_supported(
+                cls: type, platform: Platform | None = None
+            ) -> tuple[bool, str | None]:
+                return verdict
+
+            self._mock_classes[key] = type(
+                base.__name__,
+                (base,),
+                {
+                    "is_supported": classmethod(is_supported),
+                    "__module__": base.__module__,
+                    "__qualname__": base.__qualname__,
+                    "__doc__": f"{base.__name__} with is_supported() forced to {verdict}.",
+                },
+            )
+        return self._mock_classes[key]
+
+    def table(self, mocks: Mapping[str, tuple[bool, str]]) -> dict[str, type]:
+        key = tuple((n, ok, r) for n, (ok, r) in sorted(mocks.items()))
+        if key not in self._tables:
+            table = dict(self.backends)
+            for name, ok, reason in key:
+                table[name] = self._mocked_class(name, ok, reason)
+            self._tables[key] = table
+        return self._tables[key]
+
+    # --- evaluation -------------------------------------------------------------------------
+    def evaluate(self, query: Query, matrix: Matrix, entry: Entry | None = None) -> Outcome:
+        from kernels.errors import InvalidEnvironmentError, KernelSelectionError
+        from kernels.platform import use_platform
+
+        entry = entry or self.entry
+        config = self.config(query.layer)
+        try:
+            with quiet_selection_logs():
+                if entry == "init":
+                    decision = self._via_init(query, config)
+                else:
+                    with use_platform(query.platform):
+                        decision = self.select(
+                            config, query.platform, dict(query.env), self.table(query.mocks)
+                        )
+        except InvalidEnvironmentError as exc:
+            return Outcome(
+                "invalid-env", error=str(exc), error_type=type(exc).__name__, entry=entry
+            )
+        except KernelSelectionError as exc:
+            decision = exc.decision
+            if decision is None:
+                return Outcome(
+                    "crash", error=f"KernelSelectionError without a decision: {exc}", entry=entry
+                )
+        except Exception as exc:  # a broken selection may raise anything: report, don't stop
+            return Outcome("crash", error=f"{type(exc).__name__}: {exc}", entry=entry)
+        return outcome_of_decision(decision, self.backends, entry)
+
+    def _via_init(self, query: Query, config: Any) -> Any:
+        from kernels.linear.select import init_nvfp4_linear_kernel
+        from kernels.platform import use_platform
+
+        with contextlib.ExitStack() as stack:
+            for name, (ok, reason) in query.mocks.items():
+                verdict = (True, None) if ok else (False, reason)
+                stack.enter_context(
+                    mock.patch.object(
+                        self.backends[name],
+                        "is_supported",
+                        classmethod(lambda cls, platform=None, _v=verdict: _v),
+                    )
+                )
+            stack.enter_context(isolated_environ(query.env))
+            stack.enter_context(use_platform(query.platform))
+            kernel, decision = init_nvfp4_linear_kernel(config)
+        if decision.backend is None:  # init raises instead of returning a failed decision
+            raise AssertionError("init_nvfp4_linear_kernel returned a decision without a backend")
+        expected_class = self.backends[decision.backend]
+        if type(kernel) is not expected_class:
+            raise AssertionError(
+                f"init_nvfp4_linear_kernel built {type(kernel).__name__}, but its decision names "
+                f"{decision.backend} ({expected_class.__name__})"
+            )
+        return decision
