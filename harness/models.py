@@ -320,49 +320,97 @@ class BackendSpec(_Strict):
 # --- precedence ---------------------------------------------------------------------------------
 
 
+Match = Literal["stripped", "exact"]
+
+
 class ForcingRule(_Strict):
-    """A row of the precedence table: a variable that forces the choice when set.
+    """A row of the precedence table: a variable (or engine option) that decides when set.
 
     ``value: boolean``: the variable is a boolean (the spellings of
     ``precedence.booleans``), true forces the ``forces`` list (the first
     supported one wins). ``value: int-flag``: the same, but the value is read
     as an integer, non-zero meaning true (``bool(int(value))``, the way vLLM
-    reads its flags). ``value: backend-name``: the variable names the backend
-    to force; ``auto_values`` are names that mean "no choice" (automatic
-    selection goes on).
+    reads its flags). ``value: backend-name``: the variable names the
+    backend; ``names`` maps each accepted value to its backends (default: the
+    value is a backend id), ``choices`` lists the accepted values (default:
+    every backend id), ``auto_values`` are values that mean "no choice" (the
+    next rules go on).
+
+    ``mode: force``: the backends are forced; one that is not supported is an
+    error, never a fallback. ``mode: restrict``: automatic selection over those
+    backends only (in the automatic order; ``disabled_by`` applies; the
+    automatic error when none fits), as vLLM's ``--linear-backend`` does.
+
+    ``match: stripped``: blanks around a value are ignored and an empty value
+    means unset; ``exact``: the value is compared as written (an empty value is
+    a value, and not an accepted one).
     """
 
     rule: RuleId
     variable: SelectionVariable
     value: Literal["boolean", "int-flag", "backend-name"] = "boolean"
+    forces: list[str] = Field(default_factory=list)
+    mode: Literal["force", "restrict"] = "force"
+    match: Match = "stripped"
+    choices: list[str] | None = Field(
+        None, description="backend-name rules: the accepted values (default: every backend id)"
+    )
+    names: dict[str, list[str]] | None = Field(
+        None,
+        description="backend-name rules: value -> the backends it selects "
+        "(default: the value is a backend id)",
+    )
     auto_values: list[str] = Field(
         default_factory=list,
         description="backend-name rules: values that leave the choice to the next rules",
     )
-    forces: list[str] = Field(default_factory=list)
     summary: str | None = None
+    source: str | None = Field(None, description="where the rule comes from (file:line, PR)")
 
     @model_validator(mode="after")
     def _forces_matches_value(self) -> ForcingRule:
-        if self.value != "backend-name" and not self.forces:
+        named = self.value == "backend-name"
+        if not named and not self.forces:
             raise ValueError("a boolean rule needs 'forces' (the backends it forces, best first)")
-        if self.value != "backend-name" and self.auto_values:
+        for key in ("choices", "names"):
+            if not named and getattr(self, key) is not None:
+                raise ValueError(f"'{key}' only makes sense with value: backend-name")
+        if not named and self.auto_values:
             raise ValueError("'auto_values' only makes sense with value: backend-name")
-        if self.value == "backend-name" and self.forces:
+        if named and self.forces:
             raise ValueError(
                 "a backend-name rule forces the backend its variable names: drop 'forces'"
             )
+        if not named and self.mode == "restrict":
+            raise ValueError("'mode: restrict' needs value: backend-name")
         return self
 
 
 class AutoRule(_Strict):
-    """Automatic selection: the first supported backend in ``order``."""
+    """Automatic selection: the first supported backend in ``order``.
+
+    ``devices`` gives each device type its own candidate list (a device type
+    not listed has none); without it, ``order`` applies everywhere.
+    """
 
     rule: RuleId = "auto"
     disabled_by: SelectionVariable = Field(
         description="comma-separated kernel class names to skip (automatic selection only)"
     )
+    disabled_match: Match = Field(
+        "stripped", description="exact: names are compared as split, blanks included"
+    )
     order: list[str] = Field(min_length=1, description="every backend, in the order tried")
+    devices: dict[Literal["cuda", "cpu"], list[str]] | None = Field(
+        None, description="per device type, the backends tried (a subset of order, same order)"
+    )
+    source: str | None = None
+
+    def candidates(self, device_type: str) -> list[str]:
+        """The backends automatic selection tries on ``device_type``, in order."""
+        if self.devices is None:
+            return list(self.order)
+        return list(self.devices.get(device_type, []))  # type: ignore[call-overload]
 
 
 class ErrorTemplates(_Strict):
@@ -373,6 +421,9 @@ class ErrorTemplates(_Strict):
         "Forced NVFP4 kernel {kernel} cannot implement this layer: {reason}"
     )
     auto_nothing: str = "Failed to find a kernel that can implement the NVFP4 linear layer"
+    restrict_empty: str = (
+        "{variable}={value} was requested but no '{value}' kernel exists for NVFP4 layers"
+    )
 
 
 class BooleanSpellings(_Strict):

@@ -117,9 +117,11 @@ class Oracle:
 
     # --- environment --------------------------------------------------------------------
     def _value(self, rule: ForcingRule, env: Mapping[str, str]) -> tuple[str, ...] | None:
-        """The backends ``rule`` forces under ``env`` (``None``: it does not fire).
+        """The backends ``rule`` selects under ``env`` (``None``: it does not fire).
 
-        Raises :class:`~harness.rules.InvalidValue` when the value does not parse.
+        For a ``restrict`` rule the backends are unordered here (the platform's
+        automatic order applies). Raises :class:`~harness.rules.InvalidValue`
+        when the value does not parse.
         """
         raw = env.get(rule.variable)
         if rule.value != "backend-name":
@@ -127,15 +129,24 @@ class Oracle:
             if parse_flag(raw, rule.value, spellings.true, spellings.false):
                 return tuple(rule.forces)
             return None
-        if raw is None or not raw.strip() or raw.strip() in rule.auto_values:
+        if raw is None:
             return None
-        if raw.strip() not in self.matrix.backends:
+        value = raw.strip() if rule.match == "stripped" else raw
+        if rule.match == "stripped" and not value:
+            return None  # an empty value means unset
+        if value in rule.auto_values:
+            return None
+        choices = rule.choices if rule.choices is not None else list(self.matrix.backends)
+        if value not in choices:
             raise InvalidValue(raw)
-        return (raw.strip(),)
+        if rule.names is not None:
+            return tuple(rule.names.get(value, ()))
+        return (value,)
 
     def read(self, env: Mapping[str, str]) -> _Reading:
         """Which rule fires under ``env``, after the table's validation policy."""
-        disabled = parse_list(env.get(self.precedence.auto.disabled_by))
+        auto = self.precedence.auto
+        disabled = parse_list(env.get(auto.disabled_by), auto.disabled_match)
         invalid: list[str] = []
         fired: tuple[ForcingRule, tuple[str, ...]] | None = None
         for rule in self.precedence.forcing:
@@ -154,22 +165,45 @@ class Oracle:
             return _Reading(tuple(invalid), None, (), disabled)
         if fired is not None:
             return _Reading((), fired[0], fired[1], disabled)
-        return _Reading((), None, tuple(self.precedence.auto.order), disabled)
+        return _Reading((), None, (), disabled)
+
+    def _candidates(self, reading: _Reading, platform: Platform) -> tuple[str, ...]:
+        """The backends the deciding rule walks on ``platform``, in order."""
+        if reading.active is not None and reading.active.mode == "force":
+            return reading.forced
+        order = self.precedence.auto.candidates(platform.device_type)
+        if reading.active is None:
+            return tuple(order)
+        return tuple(n for n in order if n in reading.forced)  # restrict: the auto order
+
+    def _skips_disabled(self, reading: _Reading) -> bool:
+        return reading.active is None or reading.active.mode == "restrict"
 
     def invalid_variables(self, env: Mapping[str, str]) -> list[str]:
         """Variables whose value makes the selection refuse the environment."""
         return list(self.read(env).invalid)
 
-    def consulted(self, env: Mapping[str, str]) -> tuple[str, ...] | None:
-        """Backends whose support the deciding rule looks at (``None`` for an invalid env)."""
+    def consulted(
+        self, env: Mapping[str, str], platform: Platform | None = None
+    ) -> tuple[str, ...] | None:
+        """Backends whose support the deciding rule looks at (``None`` for an invalid env).
+
+        Without ``platform`` the automatic order is the matrix's ``order``
+        (every device type's candidates, for mocks that cover them all).
+        """
         reading = self.read(env)
         if reading.invalid:
             return None
-        if reading.active is not None:
-            return reading.forced
-        return tuple(
-            n for n in reading.forced if self.matrix.backends[n].kernel not in reading.disabled
-        )
+        if platform is not None:
+            walked = self._candidates(reading, platform)
+        elif reading.active is not None and reading.active.mode == "force":
+            walked = reading.forced
+        else:
+            order = self.precedence.auto.order
+            walked = tuple(n for n in order if reading.active is None or n in reading.forced)
+        if not self._skips_disabled(reading):
+            return tuple(walked)
+        return tuple(n for n in walked if self.matrix.backends[n].kernel not in reading.disabled)
 
     def deciding_rule(self, env: Mapping[str, str]) -> str | None:
         reading = self.read(env)
@@ -198,8 +232,11 @@ class Oracle:
                 error_mentions_any=reading.invalid,
                 because=(f"{values} does not parse: {when}",),
             )
-        walk = _Walk(because=[self._rule_step(reading, env)])
-        for name in reading.forced:
+        candidates = self._candidates(reading, platform)
+        walk = _Walk(because=[self._rule_step(reading, env, candidates, platform)])
+        if reading.active is not None and reading.active.mode == "restrict" and not candidates:
+            return self._restrict_empty(reading, env, walk)
+        for name in candidates:
             self._consult(name, reading, platform, layer, mocks or {}, walk)
         rule_id = reading.active.rule if reading.active else self.precedence.auto.rule
         variable = reading.active.variable if reading.active else None
@@ -214,24 +251,50 @@ class Oracle:
             )
         return self._error(reading, walk, rule_id, variable)
 
-    def _rule_step(self, reading: _Reading, env: Mapping[str, str]) -> str:
+    def _rule_step(
+        self,
+        reading: _Reading,
+        env: Mapping[str, str],
+        candidates: tuple[str, ...],
+        platform: Platform,
+    ) -> str:
         auto = self.precedence.auto
+        tried = ", ".join(candidates) or "nothing"
         if reading.active is None:
+            where = "" if auto.devices is None else f" (the {platform.device_type} list)"
             return (
                 f"no forcing variable set: rule {auto.rule} "
-                f"({self.matrix.forcing_rule_location(auto.rule)}) tries "
-                f"{', '.join(auto.order)} in order, skipping {auto.disabled_by}"
+                f"({self.matrix.forcing_rule_location(auto.rule)}) tries {tried}{where} in "
+                f"order, skipping {auto.disabled_by}"
             )
         rule = reading.active
+        location = self.matrix.forcing_rule_location(rule.rule)
+        setting = f"{rule.variable}={env[rule.variable]!r} activates rule {rule.rule} ({location})"
+        if rule.mode == "restrict":
+            return (
+                f"{setting}: automatic selection restricted to {tried}, skipping "
+                f"{auto.disabled_by}"
+            )
         step = (
-            f"{rule.variable}={env[rule.variable]!r} activates rule {rule.rule} "
-            f"({self.matrix.forcing_rule_location(rule.rule)}): forces {', '.join(reading.forced)}"
-            + (" (first supported wins)" if len(reading.forced) > 1 else "")
+            f"{setting}: forces {tried}"
+            + (" (first supported wins)" if len(candidates) > 1 else "")
             + "; a forced backend that fails is an error, never a fallback"
         )
         if reading.disabled:
             step += f"; {auto.disabled_by} is ignored: it applies to automatic selection only"
         return step
+
+    def _restrict_empty(self, reading: _Reading, env: Mapping[str, str], walk: _Walk) -> Expected:
+        rule = reading.active
+        assert rule is not None
+        message = self.precedence.errors.restrict_empty.replace(
+            "{variable}", rule.variable
+        ).replace("{value}", env[rule.variable])
+        walk.because.append(f"no backend of that name here -> error: {message}")
+        return Expected(
+            "error", None, rule.rule, rule.variable, (), error_prefix=message,
+            because=tuple(walk.because),
+        )
 
     def _consult(
         self,
@@ -247,7 +310,7 @@ class Oracle:
         if walk.chosen is not None:
             walk.statuses.append((name, "not-reached"))
             return
-        if reading.active is None and spec.kernel in reading.disabled:
+        if self._skips_disabled(reading) and spec.kernel in reading.disabled:
             walk.statuses.append((name, "disabled"))
             walk.because.append(
                 f"{name}: disabled ({spec.kernel} in {self.precedence.auto.disabled_by})"
@@ -280,7 +343,8 @@ class Oracle:
     ) -> Expected:
         """Nothing was chosen: the error the templates say the selection raises."""
         templates = self.precedence.errors
-        if reading.active is not None and walk.last is not None:
+        forced = reading.active is not None and reading.active.mode == "force"
+        if forced and walk.last is not None:
             name, status, reason, exact = walk.last
             template = (
                 templates.forced_unsupported

@@ -87,7 +87,6 @@ def check_references(matrix: Matrix, problems: list[Problem]) -> None:
         src, base = matrix.source_of("precedence", "")
         rule_ids: set[str] = set()
         variables: set[str] = set()
-        named = 0
         for index, rule in enumerate(matrix.precedence.forcing):
             path = base + ("forcing", index)
             if rule.rule in rule_ids:
@@ -98,7 +97,20 @@ def check_references(matrix: Matrix, problems: list[Problem]) -> None:
                     src.problem(path + ("variable",), f"{rule.variable} already has a rule")
                 )
             variables.add(rule.variable)
-            named += rule.value == "backend-name"
+            for value, names in (rule.names or {}).items():
+                for j, name in enumerate(names):
+                    check("backend", name, backends, src, path + ("names", value, j))
+                if rule.choices is not None and value not in rule.choices:
+                    problems.append(
+                        src.problem(
+                            path + ("names", value),
+                            f"{value!r} is not one of the rule's choices ({', '.join(rule.choices)})",
+                        )
+                    )
+            if rule.names is None and rule.choices is not None:
+                for j, name in enumerate(rule.choices):
+                    if name not in rule.auto_values:
+                        check("backend", name, backends, src, path + ("choices", j))
             for j, name in enumerate(rule.forces):
                 check("backend", name, backends, src, path + ("forces", j))
                 if (
@@ -109,10 +121,6 @@ def check_references(matrix: Matrix, problems: list[Problem]) -> None:
                     problems.append(
                         src.problem(path + ("forces", j), f"{name} is not declared batch_invariant")
                     )
-        if named > 1:
-            problems.append(
-                src.problem(base + ("forcing",), "at most one rule may take a backend name")
-            )
         auto = matrix.precedence.auto
         if auto.rule in rule_ids:
             problems.append(
@@ -142,6 +150,15 @@ def check_references(matrix: Matrix, problems: list[Problem]) -> None:
                     "must list every backend exactly once: " + "; ".join(detail),
                 )
             )
+        for device, names in (auto.devices or {}).items():
+            path = base + ("auto", "devices", device)
+            for j, name in enumerate(names):
+                check("backend", name, backends, src, path + (j,))
+            in_order = [n for n in auto.order if n in names]
+            if all(n in backends for n in names) and in_order != names:
+                problems.append(
+                    src.problem(path, "must follow 'order' (a subset, in the same order, once each)")
+                )
 
     for sweep in matrix.sweeps:
         src, path = matrix.source_of("sweep", sweep.id)

@@ -44,6 +44,14 @@ def parse_flag(
     raise ValueError(f"not a flag grammar: {kind!r}")
 
 
-def parse_list(raw: str | None) -> frozenset[str]:
-    """A comma-separated list of names; blanks around names and empty entries are dropped."""
-    return frozenset(part.strip() for part in (raw or "").split(",") if part.strip())
+def parse_list(raw: str | None, match: str = "stripped") -> frozenset[str]:
+    """A comma-separated list of names.
+
+    ``stripped``: blanks around names and empty entries are dropped; ``exact``:
+    the parts exactly as split (``"A, B"`` holds ``" B"``, which names nothing).
+    """
+    if raw is None:
+        return frozenset()
+    if match == "exact":
+        return frozenset(raw.split(","))
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
