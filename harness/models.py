@@ -429,15 +429,15 @@ class ErrorTemplates(_Strict):
 class BooleanSpellings(_Strict):
     """The values a ``boolean`` variable accepts (case-insensitive, blanks around ignored)."""
 
-    true: list[str] = Field(default_factory=lambda: ["1", "true", "yes", "on"])
-    false: list[str] = Field(default_factory=lambda: ["0", "false", "no", "off", ""])
+    true_values: list[str] = Field(default_factory=lambda: ["1", "true", "yes", "on"])
+    false_values: list[str] = Field(default_factory=lambda: ["0", "false", "no", "off", ""])
 
     @model_validator(mode="after")
     def _disjoint(self) -> BooleanSpellings:
-        both = sorted(set(self.true) & set(self.false))
+        both = sorted(set(self.true_values) & set(self.false_values))
         if both:
             raise ValueError(f"{', '.join(map(repr, both))} cannot be both true and false")
-        if any(v != v.strip().lower() for v in self.true + self.false):
+        if any(v != v.strip().lower() for v in self.true_values + self.false_values):
             raise ValueError("spellings are compared lowercased and stripped: write them so")
         return self
 

@@ -81,16 +81,17 @@ def load_with_target(
     """
     from harness.targets import DEFAULT_TARGET, get_target
 
+    named = get_target(target_name, **options) if target_name is not None else None
     if given:
         matrix = load_matrix([Path(p) for p in given])
         declared = matrix.target_name or DEFAULT_TARGET
-        if target_name is not None and target_name != declared:
+        if named is not None and named.name != declared:
             raise UsageError(
-                f"--target {target_name}: the matrix files describe target {declared} "
-                f"(their 'target:'); drop --target or name {target_name}'s files"
+                f"--target {named.name}: the matrix files describe target {declared} "
+                f"(their 'target:'); drop --target or name {named.name}'s files"
             )
-        return matrix, get_target(declared, **options)
-    target = get_target(target_name, **options)
+        return matrix, named or get_target(declared, **options)
+    target = named or get_target(None, **options)
     matrix = load_matrix(list(target.default_matrix(Path.cwd())))
     declared = matrix.target_name or DEFAULT_TARGET
     if declared != target.name:

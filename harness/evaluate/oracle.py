@@ -126,7 +126,7 @@ class Oracle:
         raw = env.get(rule.variable)
         if rule.value != "backend-name":
             spellings = self.precedence.booleans
-            if parse_flag(raw, rule.value, spellings.true, spellings.false):
+            if parse_flag(raw, rule.value, spellings.true_values, spellings.false_values):
                 return tuple(rule.forces)
             return None
         if raw is None:
