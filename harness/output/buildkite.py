@@ -23,6 +23,7 @@ a test fails, and uploads the reports folder as artifacts.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 from harness import PROFILE_ENV
@@ -94,11 +95,15 @@ def _command_step(
     return step
 
 
-def generate_pipeline(matrix: Matrix, *, matrix_args: str = "") -> dict[str, Any]:
+def generate_pipeline(
+    matrix: Matrix, *, matrix_args: str = "", vllm_lanes: Sequence[str] = ()
+) -> dict[str, Any]:
     """The Buildkite pipeline for ``matrix``.
 
     ``matrix_args`` is appended to ``nvfp4-matrix``/tox commands that read the
     matrix (e.g. the files named on the generator's command line).
+    ``vllm_lanes`` are the release lines checked against vLLM (``0.20`` runs
+    ``tox -e vllm-0.20``), one CPU step each.
     """
     extra = f" {matrix_args}" if matrix_args else ""
     steps: list[dict[str, Any]] = [
@@ -114,6 +119,19 @@ def generate_pipeline(matrix: Matrix, *, matrix_args: str = "") -> dict[str, Any
             CPU_TIMEOUT_MINUTES,
         )
     ]
+    for line in vllm_lanes:
+        steps.append(
+            _command_step(
+                f":vllm: vLLM {line} selection",
+                f"vllm-{line.replace('.', '-')}",
+                [
+                    "python3 -m pip install --quiet 'tox>=4.11'",
+                    f"tox -e vllm-{line} -- --reports reports/vllm-{line}",
+                ],
+                _cpu_queue(matrix),
+                CPU_TIMEOUT_MINUTES,
+            )
+        )
     for profile in gpu_profiles_with_queue(matrix):
         label = step_label(profile)
         env = {PROFILE_ENV: profile.id}

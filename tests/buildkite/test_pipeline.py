@@ -30,9 +30,38 @@ def matrix():
     return load_matrix(default_matrix_paths(ROOT))
 
 
+#: The vLLM release lines with a matrix file (each is a lane: tox -e vllm-<line>).
+VLLM_LINES = sorted(p.stem for p in (ROOT / "matrix" / "vllm").glob("*.yaml"))
+
+
 @pytest.fixture(scope="module")
 def pipeline(matrix) -> dict:
-    return generate_pipeline(matrix)
+    return generate_pipeline(matrix, vllm_lanes=VLLM_LINES)
+
+
+def _tox_envs() -> set[str]:
+    """Every environment tox.ini defines, generative section names expanded."""
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read(ROOT / "tox.ini")
+    envs: set[str] = set()
+    for section in ini.sections():
+        if not section.startswith("testenv:"):
+            continue
+        name = section.removeprefix("testenv:")
+        match = re.fullmatch(r"(.*)\{([^}]*)\}(.*)", name)
+        if match:
+            envs |= {match[1] + part.strip() + match[3] for part in match[2].split(",")}
+        else:
+            envs.add(name)
+    return envs
+
+
+def test_every_vllm_release_line_has_a_lane(pipeline) -> None:
+    assert VLLM_LINES, "no matrix/vllm/*.yaml"
+    keys = {s.get("key") for s in command_steps(pipeline)}
+    for line in VLLM_LINES:
+        assert f"vllm-{line.replace('.', '-')}" in keys
+        assert f"vllm-{line}" in _tox_envs()
 
 
 def command_steps(pipeline: dict) -> list[dict]:
@@ -101,9 +130,7 @@ def test_test_steps_upload_reports(pipeline) -> None:
 
 
 def test_commands_reference_tox_environments_that_exist(pipeline) -> None:
-    ini = configparser.ConfigParser(interpolation=None)
-    ini.read(ROOT / "tox.ini")
-    defined = {s.removeprefix("testenv:") for s in ini.sections() if s.startswith("testenv:")}
+    defined = _tox_envs()
     assert set(TOX_ENVS) <= defined
     used = set()
     for step in command_steps(pipeline):
