@@ -351,6 +351,11 @@ class ForcingRule(_Strict):
     value: Literal["boolean", "int-flag", "backend-name"] = "boolean"
     forces: list[str] = Field(default_factory=list)
     mode: Literal["force", "restrict"] = "force"
+    on_empty: Literal["error", "auto"] = Field(
+        "error",
+        description="restrict rules whose value names no candidate here: an error "
+        "(errors.restrict_empty), or automatic selection over every candidate",
+    )
     match: Match = "stripped"
     choices: list[str] | None = Field(
         None, description="backend-name rules: the accepted values (default: every backend id)"
@@ -383,6 +388,8 @@ class ForcingRule(_Strict):
             )
         if not named and self.mode == "restrict":
             raise ValueError("'mode: restrict' needs value: backend-name")
+        if self.mode != "restrict" and self.on_empty != "error":
+            raise ValueError("'on_empty' only makes sense with mode: restrict")
         return self
 
 

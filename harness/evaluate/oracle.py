@@ -174,7 +174,10 @@ class Oracle:
         order = self.precedence.auto.candidates(platform.device_type)
         if reading.active is None:
             return tuple(order)
-        return tuple(n for n in order if n in reading.forced)  # restrict: the auto order
+        restricted = tuple(n for n in order if n in reading.forced)  # restrict: the auto order
+        if not restricted and reading.active.on_empty == "auto":
+            return tuple(order)  # nothing of that name here: normal automatic selection
+        return restricted
 
     def _skips_disabled(self, reading: _Reading) -> bool:
         return reading.active is None or reading.active.mode == "restrict"
@@ -271,6 +274,11 @@ class Oracle:
         location = self.matrix.forcing_rule_location(rule.rule)
         setting = f"{rule.variable}={env[rule.variable]!r} activates rule {rule.rule} ({location})"
         if rule.mode == "restrict":
+            if not set(candidates) & set(reading.forced):
+                return (
+                    f"{setting}: names no candidate here, so automatic selection tries "
+                    f"{tried}, skipping {auto.disabled_by}"
+                )
             return (
                 f"{setting}: automatic selection restricted to {tried}, skipping "
                 f"{auto.disabled_by}"
