@@ -32,6 +32,8 @@ __all__ = ["MATRIX_FOLDER", "VllmTarget", "installed_version"]
 MATRIX_FOLDER = "matrix/vllm"
 #: The engine option a cell sets like a variable.
 LINEAR_BACKEND = "--linear-backend"
+#: An exception raised in this module is vLLM refusing a variable's value.
+ENVS_MODULE = "vllm.envs"
 
 
 def installed_version() -> str | None:
@@ -162,20 +164,20 @@ class VllmTarget(Target):
             if problem is not None:
                 return Outcome("invalid-env", error=problem, error_type="ValueError")
         mocks = {matrix.backends[b].kernel: verdict for b, verdict in query.mocks.items()}
-        rt.set_platform(p.device_type, p.capability)
+        probes = {name for name in p.packages if name in rt.probe_packages}
         try:
+            rt.set_platform(p.device_type, p.capability)
             with (
                 rt.env(env),
-                rt.real_support(set(p.packages), p.capability, p.cuda_version),
+                rt.real_support(probes, cuda_runtime=p.cuda_version or (0, 0)),
                 rt.mock_support(mocks),
             ):
                 answer = rt.select(linear_backend=linear_backend)
-        except Exception as exc:  # the runtime's own failure: report it as a crash
+        except Exception as exc:  # the runtime's own failure, not vLLM's answer: a crash
             return Outcome("crash", error=f"{type(exc).__name__}: {exc}")
-        messages = tuple(answer.logs)
+        messages = tuple(f"{level}: {text}" for level, text in answer.logs)
         if answer.kernel is not None:
-            backends = self.kernel_backends(matrix)
-            backend = backends.get(answer.kernel)
+            backend = self.kernel_backends(matrix).get(answer.kernel)
             if backend is None:
                 return Outcome(
                     "crash",
@@ -183,8 +185,11 @@ class VllmTarget(Target):
                     messages=messages,
                 )
             return Outcome("backend", backend, answer.kernel, messages=messages)
-        kind = "invalid-env" if answer.from_envs else "error"
-        if answer.error_type not in ("ValueError",) and not answer.from_envs:
+        if answer.raised_in == ENVS_MODULE:
+            kind = "invalid-env"  # vLLM's envs refused a value while the selection read it
+        elif answer.error_type == "ValueError":
+            kind = "error"  # the selection's own refusal: forced unsupported, nothing fits
+        else:
             kind = "crash"
         return Outcome(
             kind,  # type: ignore[arg-type]
@@ -195,12 +200,12 @@ class VllmTarget(Target):
 
     def _linear_backend_problem(self, value: str) -> str | None:
         """The engine's own refusal of a ``--linear-backend`` value, before any selection."""
-        choices = self.runtime.linear_backend_choices
-        if choices is None:
+        rt = self.runtime
+        if not rt.has_linear_backend:
+            return f"{LINEAR_BACKEND}: vLLM {self.version()} has no such option (it came in 0.22)"
+        if value not in rt.linear_backends:
             return (
-                f"{LINEAR_BACKEND}: vLLM {self.version()} has no such option "
-                "(it arrived in 0.22)"
+                f"{LINEAR_BACKEND}={value!r}: invalid choice "
+                f"(choose from {', '.join(rt.linear_backends)})"
             )
-        if value not in choices:
-            return f"{LINEAR_BACKEND}={value!r}: invalid choice (choose from {', '.join(choices)})"
         return None

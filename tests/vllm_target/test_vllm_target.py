@@ -1,0 +1,96 @@
+"""vLLM's own init_nvfp4_linear_kernel, checked through the matrix of its release line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from harness.cli import main
+from harness.evaluate.runner import Runner
+from harness.models import KnownFailure
+from harness.targets.mutants import get_mutant
+
+BI = "VLLM_BATCH_INVARIANT"
+
+
+def _golden(matrix, case_id):
+    return next(c for c in matrix.cases if c.id == case_id)
+
+
+def test_the_release_line_matrix_passes(result, target):
+    assert result.ok, "\n\n".join(r.report() for r in result.failures[:3])
+    assert len(result.results) > 1000
+    print(f"{target.describe()}: {result.verdict()}")
+
+
+def test_known_failures_are_reported_not_hidden(result, matrix):
+    assert matrix.known_failures, "every release line so far has findings"
+    assert result.known
+    for r in result.known:
+        assert r.problems and r.known is not None and r.known.upstream
+        assert f"known    : {r.known.reason}" in r.report()
+
+
+def test_the_39129_regression_is_caught_naming_batch_invariance(matrix):
+    result = Runner(matrix, get_mutant("vllm-39129").make_target()).run()
+    assert not result.ok
+    assert result.failures, "the mutant must fail cells that are not known failures"
+    for failure in result.failures:
+        assert dict(failure.cell.env).get(BI) not in (None, "0", ""), failure.cell.id
+    witness = next(r for r in result.failures if r.cell.id == f"b200-{BI}=1")
+    report = witness.report()
+    assert f"precedence rule batch_invariant at {matrix.files[0].name}" in report
+    assert f"({BI})" in report
+    expected = _golden(matrix, "b200-batch-invariant").expect.backend
+    assert f"expected : backend {expected} by rule batch_invariant" in report
+    assert "compared : outcome only" in report
+
+
+def test_explain_answers_one_cell_with_vllms_class_names(matrix, capsys):
+    expected = matrix.backends[_golden(matrix, "b200-batch-invariant").expect.backend].kernel
+    code = main(["explain", "--target", "vllm", "--gpu", "b200", "--env", f"{BI}=1", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert out["kernel"] == expected and out["error"] is None
+    assert out["target"].startswith("vllm ")
+    assert out["oracle"]["agrees"] is True
+    assert out["decision_record"] is False
+
+
+def test_explain_mock_takes_a_backend_away(matrix, capsys):
+    default = _golden(matrix, "b200-default").expect.backend
+    assert main(["explain", "--target", "vllm", "--gpu", "b200", "--mock", f"{default}=no:gone", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["kernel"] != matrix.backends[default].kernel
+    assert out["mocks"] == {default: {"supported": False, "reason": "gone"}}
+    assert out["oracle"]["agrees"] is True
+
+
+def test_explain_error_is_vllms_message(capsys):
+    code = main(["explain", "--target", "vllm", "--gpu", "cpu", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["kernel"] is None
+    assert out["error"].startswith("Failed to find a kernel that can implement the NVFP4 linear layer")
+
+
+def test_a_known_failure_that_passes_fails_the_run(matrix, target):
+    fixed = dataclasses.replace(
+        matrix,
+        known_failures=[*matrix.known_failures, KnownFailure(cells="b200-default", reason="x", upstream="y")],
+    )
+    fixed._origins = dict(matrix._origins)
+    fixed._origins[("known_failure", str(len(matrix.known_failures)))] = matrix._origins[("case", "b200-default")]
+    runner = Runner(fixed, target)
+    cell = next(c for c in runner.cells() if c.id == "b200-default" and c.group == "env-cross")
+    result = runner.run([cell])
+    assert not result.ok
+    assert "but the code now agrees with the matrix: remove the entry" in result.failures[0].report()
+
+
+def test_the_process_environment_never_leaks_into_vllm(matrix, target, monkeypatch):
+    monkeypatch.setenv(BI, "1")
+    monkeypatch.setenv("VLLM_DISABLED_KERNELS", "EmulationNvFp4LinearKernel")
+    runner = Runner(matrix, target)
+    cells = [c for c in runner.cells() if c.group == "cases"]
+    result = runner.run(cells)
+    assert not result.failures, result.failures[0].report()
