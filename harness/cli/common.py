@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import shutil
 import sys
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from rich.console import Console
 
 from harness.errors import UsageError
 from harness.load import Matrix, load_matrix
+from harness.load.problems import closest
 
 if TYPE_CHECKING:
     from harness.targets import Target
@@ -113,8 +113,8 @@ def parse_env(items: Sequence[str] | None) -> dict[str, str]:
         if not sep or not name:
             raise UsageError(f"--env {item!r}: expected NAME=VALUE, e.g. VLLM_USE_FBGEMM=1")
         if name not in SELECTION_VARIABLES:
-            close = difflib.get_close_matches(name, SELECTION_VARIABLES, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            close = closest(name, SELECTION_VARIABLES)
+            hint = f"; did you mean {close}?" if close else ""
             raise UsageError(
                 f"--env {name}: not a selection variable{hint} (known: {', '.join(SELECTION_VARIABLES)})"
             )

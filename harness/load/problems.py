@@ -19,7 +19,7 @@ from harness.errors import Problem
 from harness.load.yamlsrc import PathKey, Source
 from harness.models import MatrixFile
 
-__all__ = ["unknown_name", "validate_file"]
+__all__ = ["closest", "unknown_name", "validate_file"]
 
 
 def validate_file(source: Source, problems: list[Problem]) -> MatrixFile | None:
@@ -100,8 +100,8 @@ def _message(error: Any, path: PathKey) -> str:
         valid = _valid_keys(error["loc"][:-1])
         hint = ""
         if valid:
-            close = difflib.get_close_matches(str(path[-1]), valid, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            close = closest(str(path[-1]), valid)
+            hint = f"; did you mean {close!r}?" if close else ""
             hint += f" (valid keys: {', '.join(valid)})"
         return f"unknown key {path[-1]!r}{hint}"
     if kind == "missing":
@@ -112,10 +112,14 @@ def _message(error: Any, path: PathKey) -> str:
             for o in re.split(r",| or ", error.get("ctx", {}).get("expected", ""))
             if o.strip()
         ]
-        close = (
-            difflib.get_close_matches(str(value), options, n=1) if isinstance(value, str) else []
-        )
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if str(value) in options:
+            # '1' for 1: the spelling is right, the YAML type is not.
+            return (
+                f"wrong type: expected {', '.join(options)} unquoted, got {_yaml_type(value)} "
+                f"{_short(value)}"
+            )
+        close = closest(str(value), options) if isinstance(value, str) else None
+        hint = f"; did you mean {close!r}?" if close else ""
         return f"{_short(value)} is not one of: {', '.join(options)}{hint}"
     if kind in (
         "string_type",
@@ -139,13 +143,17 @@ def _message(error: Any, path: PathKey) -> str:
         return f"wrong type: expected {expected}, {got}{hint}"
     if kind == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern", "")
-        if pattern == r"^\d+\.\d+$":
+        if pattern == r"^[0-9]+\.[0-9]+$":
             return f'expected a version "major.minor" such as "10.0", got {_short(value)}'
         if pattern.startswith("^[a-z0-9]"):
             return f"{_short(value)} is not a valid id: use lowercase letters, digits, '.', '_' and '-'"
         return f"{_short(value)} does not match {pattern}"
     if kind == "value_error":
         return error["msg"].removeprefix("Value error, ")
+    if kind == "too_short" and isinstance(value, list) and not value:
+        return "an empty list is not allowed here (omit the key for the default)"
+    if kind == "finite_number":
+        return f"must be a finite number, got {_short(value)}"
     return f"{error['msg']} (got {_short(value)})"
 
 
@@ -213,8 +221,22 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to ``name``, ignoring case; never ``name`` itself.
+
+    ``B200`` -> ``b200`` (not ``h200``): a name that differs only in case is
+    the closest of all.
+    """
+    known = [k for k in known if k != name]
+    folded = {k.casefold(): k for k in reversed(known)}
+    if name.casefold() in folded:
+        return folded[name.casefold()]
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1)
+    return folded[close[0]] if close else None
+
+
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
     known = list(known)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(name, known)
+    hint = f"; did you mean {close!r}?" if close else ""
     return f"unknown {kind} {name!r}{hint} (known: {', '.join(known) or 'none'})"
