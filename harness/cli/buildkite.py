@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from harness.cli.common import add_matrix_argument, load
 
@@ -24,13 +23,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def buildkite_command(args: argparse.Namespace) -> int:
     import yaml
 
+    from harness.cli._output import write_output_file
     from harness.output.buildkite import generate_pipeline
 
     matrix = load(args.matrix)
-    pipeline = generate_pipeline(matrix, matrix_args=" ".join(args.matrix))
+    pipeline = generate_pipeline(matrix, matrix_paths=args.matrix)
     text = yaml.safe_dump(pipeline, sort_keys=False, width=120)
     if args.output:
-        Path(args.output).write_text(text)
+        write_output_file(args.output, text)
     else:
         sys.stdout.write(text)
     return 0

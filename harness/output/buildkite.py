@@ -23,6 +23,8 @@ a test fails, and uploads the reports folder as artifacts.
 from __future__ import annotations
 
 import copy
+import shlex
+from collections.abc import Sequence
 from typing import Any
 
 from harness import PROFILE_ENV
@@ -94,13 +96,14 @@ def _command_step(
     return step
 
 
-def generate_pipeline(matrix: Matrix, *, matrix_args: str = "") -> dict[str, Any]:
+def generate_pipeline(matrix: Matrix, *, matrix_paths: Sequence[str] = ()) -> dict[str, Any]:
     """The Buildkite pipeline for ``matrix``.
 
-    ``matrix_args`` is appended to ``nvfp4-matrix``/tox commands that read the
-    matrix (e.g. the files named on the generator's command line).
+    ``matrix_paths`` (e.g. the files named on the generator's command line)
+    are appended to the commands that read the matrix, each quoted for the
+    shell: a path with a space or a ``;`` stays one argument, never syntax.
     """
-    extra = f" {matrix_args}" if matrix_args else ""
+    extra = "".join(f" {shlex.quote(str(p))}" for p in matrix_paths)
     steps: list[dict[str, Any]] = [
         _command_step(
             ":pytest: CPU suite and matrix",
