@@ -538,6 +538,8 @@ class MatrixFile(_Strict):
     @field_validator("version", mode="before")
     @classmethod
     def _version_is_an_integer(cls, value: object) -> object:
-        if isinstance(value, bool):  # YAML true == 1 to Python; a version is a number
-            raise ValueError(f"version must be the integer 1, got the boolean {value}")
+        # true and 1.0 equal 1 to Python: a version is the integer itself
+        if isinstance(value, bool) or not isinstance(value, int):
+            got = type(value).__name__ if value is not None else "nothing"
+            raise ValueError(f"version must be the integer 1, got {got} {value!r}")
         return value

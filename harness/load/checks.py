@@ -276,25 +276,24 @@ def sweep_cell_bound(matrix: Matrix, sweep: Any) -> tuple[int, str]:
 def check_cell_count(matrix: Matrix, problems: list[Problem]) -> None:
     """Refuse a matrix whose sweeps expand to more cells than the limit (``--max-cells``)."""
     limit = current_limits().max_cells
-    total = len(matrix.cases)
-    for sweep in matrix.sweeps:
-        count, factors = sweep_cell_bound(matrix, sweep)
-        total += count
+    bounds = [(sweep, *sweep_cell_bound(matrix, sweep)) for sweep in matrix.sweeps]
+    total = len(matrix.cases) + sum(count for _, count, _ in bounds)
+    if total <= limit:
+        return
+    advice = f"shrink it, or allow it with --max-cells {total}"
+    for sweep, count, factors in bounds:
         if count > limit:
             src, path = matrix.source_of("sweep", sweep.id)
             problems.append(
                 src.problem(
                     path + ("id",),
                     f"sweep {sweep.id!r} expands to {count:,} cells ({factors}), more than the "
-                    f"limit of {limit:,}: shrink it, or allow it with --max-cells {count}",
+                    f"limit of {limit:,}: {advice}",
                 )
             )
-    if total > limit and not problems:
-        src = matrix.files[0]
+    if not problems:
         problems.append(
-            src.problem(
-                (),
-                f"the matrix expands to {total:,} cells, more than the limit of {limit:,}: "
-                f"shrink its sweeps, or allow it with --max-cells {total}",
+            matrix.files[0].problem(
+                (), f"the matrix expands to {total:,} cells, more than the limit of {limit:,}: {advice}"
             )
         )

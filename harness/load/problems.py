@@ -71,8 +71,10 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> PathKey:
         if part == "[key]":  # pydantic's tag for "the key itself is invalid"
             continue
         if isinstance(node, dict) and part in node:
-            node = node[part]
-            path.append(part)
+            # pydantic writes a key true/false as 1/0: keep the document's own key
+            key = next(k for k in node if k == part)
+            node = node[key]
+            path.append(key)
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
             path.append(part)
@@ -151,7 +153,15 @@ def _message(error: Any, path: PathKey) -> str:
     if kind == "value_error":
         return error["msg"].removeprefix("Value error, ")
     if kind == "too_short" and isinstance(value, list) and not value:
-        return "an empty list is not allowed here (omit the key for the default)"
+        field = _field_at(error["loc"])
+        if field is not None and not field.is_required():
+            return "an empty list is not allowed here (omit the key for the default)"
+        return "needs at least one item, got an empty list"
+    if kind == "invalid_key":
+        hint = ""
+        if isinstance(value, bool):
+            hint = " (YAML reads unquoted yes/no/on/off/true/false as booleans: quote the key)"
+        return f"keys must be strings, got {_yaml_type(value)} {_short(value)}{hint}"
     if kind == "finite_number":
         return f"must be a finite number, got {_short(value)}"
     return f"{error['msg']} (got {_short(value)})"
@@ -180,6 +190,32 @@ def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
     if isinstance(current, type) and issubclass(current, BaseModel):
         return list(current.model_fields)
     return []
+
+
+def _field_at(loc: tuple[Any, ...]) -> Any:
+    """The pydantic ``FieldInfo`` of the model field at ``loc`` (``None`` when it is not one)."""
+    if not loc or not isinstance(loc[-1], str):
+        return None
+    current: Any = MatrixFile
+    for part in loc[:-1]:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return None
+            current = field.annotation
+            continue
+        origin, args = typing.get_origin(current), typing.get_args(current)
+        if origin is dict and args:
+            current = args[1]
+        elif origin is list and args:
+            current = args[0]
+        else:
+            return None
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return current.model_fields.get(loc[-1])
+    return None
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -72,7 +72,9 @@ def dotted(path: PathKey) -> str:
     """``("profiles", "b200", "packages", 1)`` -> ``profiles.b200.packages[1]``."""
     out = ""
     for part in path:
-        if isinstance(part, int):
+        if isinstance(part, bool):  # a YAML key written true/false/yes/no
+            out += f".{str(part).lower()}" if out else str(part).lower()
+        elif isinstance(part, int):
             out += f"[{part}]"
         else:
             out += f".{part}" if out else str(part)
@@ -288,7 +290,7 @@ def _compose(text: str, limits: Limits) -> Node | None:
                     raise yaml.composer.ComposerError(
                         None, None, f"found undefined alias {event.anchor!r}", event.start_mark
                     )
-                node = anchors[event.anchor]
+                node = _Alias(anchors[event.anchor], event.start_mark, event.end_mark)
             else:
                 count += 1
                 if count > limits.max_nodes:
@@ -331,6 +333,16 @@ def _compose(text: str, limits: Limits) -> Node | None:
         loader.dispose()
 
 
+class _Alias(Node):
+    """A use of an anchored node: the node itself, and where the alias was written."""
+
+    id = "alias"
+
+    def __init__(self, target: Node, start_mark: Any, end_mark: Any) -> None:
+        super().__init__(target.tag, None, start_mark, end_mark)
+        self.target = target
+
+
 def _attach(parent: Node, keys: list[Node | None], node: Node) -> None:
     if isinstance(parent, SequenceNode):
         parent.value.append(node)
@@ -359,7 +371,10 @@ class _Builder:
 
     def build(self, node: Node, path: PathKey) -> Any:
         self.built += 1
+        # where this value is used: an alias's own line, not its anchor's
         line = node.start_mark.line + 1
+        if isinstance(node, _Alias):
+            node = node.target
         if self.built > self.limits.max_nodes:
             raise _LimitExceeded(
                 line,
@@ -375,7 +390,8 @@ class _Builder:
             if id(node) in self.open:
                 raise _LimitExceeded(
                     line,
-                    f"a YAML alias refers to the node that contains it (anchored at line {line})",
+                    "a YAML alias refers to the node that contains it "
+                    f"(anchored at line {node.start_mark.line + 1})",
                     dotted(path),
                 )
             self.open.add(id(node))
@@ -401,6 +417,8 @@ class _Builder:
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 line = key_node.start_mark.line + 1
+                if isinstance(key_node, _Alias):
+                    key_node = key_node.target
                 if not isinstance(key_node, ScalarNode):
                     self.problems.append(
                         Problem(self.name, line, dotted(path), "mapping keys must be plain scalars")
