@@ -1,6 +1,6 @@
 """Writes the malformed-matrix corpus of ``tests/harness/test_corpus.py``.
 
-Every case is a valid base document (:data:`BASE`) with one thing broken, or
+Every case is the valid base document (``base.yaml``) with one thing broken, or
 raw bytes, and the problem it must produce: the line (found by a marker
 string), the dotted key and a piece of the message. ``python
 tests/harness/corpus/make_corpus.py`` rewrites ``cases/`` and
@@ -15,53 +15,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-BASE = """\
-version: 1
-profiles:
-  big:
-    name: NVIDIA B200
-    device_type: cuda
-    capability: "10.0"
-    cuda: "12.8"
-    memory_gib: 180
-    packages: [flashinfer]
-    supported: [fast, slow]
-  laptop:
-    name: cpu
-    device_type: cpu
-    supported: [slow]
-layers:
-  w4a4:
-    in_features: 4096
-    out_features: 4096
-    act_dtype: bfloat16
-backends:
-  fast:
-    kernel: FastNvFp4LinearKernel
-    support:
-      - {device: cuda, families: [10], min_cuda: "12.8", packages: [flashinfer]}
-    implements: {act_dtypes: [bfloat16]}
-  slow:
-    kernel: SlowNvFp4LinearKernel
-    batch_invariant: true
-    support:
-      - {device: any}
-    implements: {act_dtypes: [bfloat16, float16, float32], weight_only: true}
-precedence:
-  forcing:
-    - {rule: batch_invariant, variable: VLLM_BATCH_INVARIANT, forces: [slow]}
-    - {rule: gemm_backend, variable: VLLM_NVFP4_GEMM_BACKEND, value: backend-name}
-  auto: {disabled_by: VLLM_DISABLED_KERNELS, order: [fast, slow]}
-sweeps:
-  - id: env-cross
-    cross:
-      VLLM_BATCH_INVARIANT: [null, "1"]
-      VLLM_NVFP4_GEMM_BACKEND: [null, $BACKENDS]
-cases:
-  - id: big-default
-    profile: big
-    expect: {backend: fast, rule: auto}
-"""
+#: The valid document every case breaks (also the fuzz tests' seed).
+BASE = (HERE / "base.yaml").read_text(encoding="utf-8")
 
 
 @dataclasses.dataclass
