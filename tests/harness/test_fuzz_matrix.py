@@ -23,7 +23,6 @@ from harness.errors import MatrixError
 from harness.evaluate.oracle import Oracle
 from harness.load import load_matrix
 
-
 #: The corpus's valid base document.
 BASE = (Path(__file__).parent / "corpus" / "base.yaml").read_text(encoding="utf-8")
 
@@ -32,7 +31,7 @@ TIME_BOUND_S = 2.0
 MEMORY_BOUND_MIB = 32
 
 FUZZ = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,  # the time bound is asserted below, with a message
     derandomize=True,  # the same inputs on every run: CI stays reproducible
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -168,7 +167,7 @@ def test_mutated_bytes_load_or_are_refused_with_a_line(target, data):
     _check(target)
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=30)
 @given(data=st.binary(max_size=600))
 def test_arbitrary_bytes_are_refused_with_a_line(target, data):
     target.write_bytes(data)
