@@ -1,15 +1,24 @@
 """The exceptions of the ``harness`` package.
 
-One root, :class:`HarnessError`. :class:`MatrixError` carries every problem
-found in the matrix files, each with its file, line and dotted key path, so a
-maintainer can jump straight to it (``matrix/gpus.yaml:12: profiles.b200.capability: ...``).
+One root, :class:`HarnessError`, and one error type per layer:
+
+* loading (:mod:`harness.load`): :class:`MatrixError`, which carries every
+  problem found in the matrix files, each with its file, line and dotted key
+  path, so a maintainer can jump straight to it
+  (``matrix/gpus.yaml:12: profiles.b200.capability: ...``);
+* the command line and the targets it names: :class:`UsageError`;
+* writing output (a report folder, ``--write``/``-o``): :class:`OutputError`.
+
+The kernels' own errors derive from :class:`kernels.errors.NvFp4Error`.
+``harness.cli.main`` turns any of them into one line per problem on stderr
+and exit code 2, in one place.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["HarnessError", "MatrixError", "Problem", "UsageError"]
+__all__ = ["HarnessError", "MatrixError", "OutputError", "Problem", "UsageError"]
 
 
 class HarnessError(Exception):
@@ -18,6 +27,10 @@ class HarnessError(Exception):
 
 class UsageError(HarnessError, ValueError):
     """Bad command-line input: unknown profile, malformed ``--env``, ..."""
+
+
+class OutputError(HarnessError, OSError):
+    """Output that cannot be written: a missing or unwritable folder, a full disk, a closed stdout."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,15 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from kernels.platform import OPTIONAL_PACKAGES, Platform, sm_label
 
@@ -57,7 +65,7 @@ CASES_GROUP = "cases"
 
 VersionStr = Annotated[
     str,
-    StringConstraints(pattern=r"^\d+\.\d+$"),
+    StringConstraints(pattern=r"^[0-9]+\.[0-9]+$"),
     Field(description='"major.minor", quoted (YAML reads 10.10 as the float 10.1)'),
 ]
 Ident = Annotated[
@@ -126,7 +134,7 @@ class GpuProfile(_Strict):
     cuda: VersionStr | None = Field(
         None, description='CUDA runtime torch was built with, e.g. "12.8"'
     )
-    memory_gib: float | None = Field(None, ge=0)
+    memory_gib: float | None = Field(None, ge=0, allow_inf_nan=False)
     packages: list[PackageName] = Field(
         default_factory=list, description="optional packages installed on this machine"
     )
@@ -262,7 +270,9 @@ class SupportRule(_Strict):
     """
 
     device: Literal["cuda", "cpu", "any"]
-    families: list[int] | None = Field(None, description="exact capability majors")
+    families: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None, description="exact capability majors"
+    )
     min_capability: VersionStr | None = None
     min_cuda: VersionStr | None = None
     packages: list[PackageName] = Field(default_factory=list)
@@ -486,11 +496,16 @@ class Sweep(_Strict):
 
     id: Ident
     description: str | None = None
-    profiles: list[str] | None = Field(None, description="default: every profile")
-    layers: list[str] | None = Field(None, description="default: the default layer")
+    profiles: list[str] | None = Field(
+        None, min_length=1, description="default (omitted): every profile"
+    )
+    layers: list[str] | None = Field(
+        None, min_length=1, description="default (omitted): the default layer"
+    )
     cross: dict[SelectionVariable, list[str | None]] = Field(default_factory=dict)
     packages: list[list[PackageName]] | None = Field(
         None,
+        min_length=1,
         description="package sets replacing each profile's optional packages, one cell each "
         "(default: the profile's own)",
     )
@@ -577,3 +592,12 @@ class MatrixFile(_Strict):
     sweeps: list[Sweep] = Field(default_factory=list)
     cases: list[GoldenCase] = Field(default_factory=list)
     known_failures: list[KnownFailure] = Field(default_factory=list)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_an_integer(cls, value: object) -> object:
+        # true and 1.0 equal 1 to Python: a version is the integer itself
+        if isinstance(value, bool) or not isinstance(value, int):
+            got = type(value).__name__ if value is not None else "nothing"
+            raise ValueError(f"version must be the integer 1, got {got} {value!r}")
+        return value

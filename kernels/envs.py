@@ -8,7 +8,11 @@ without an argument.
 
 Every variable is validated when the snapshot is built, even one that a
 higher-precedence rule will make irrelevant: a typo in an environment
-variable must never be silently ignored.
+variable must never be silently ignored. ``VLLM_DISABLED_KERNELS`` is the one
+list whose names are not all ours (engines share it across kernel families),
+so a name that matches no NVFP4 kernel is not an error: the selection notes
+it in the decision record, with the closest NVFP4 kernel class, and
+:func:`kernels.linear.select.init_nvfp4_linear_kernel` logs it as a warning.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -47,19 +46,61 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; the one place where errors become a line on stderr and exit 2.
+
+    Each layer raises its own error type (:mod:`harness.errors`: a matrix
+    problem, a usage error, an output error; :class:`kernels.errors.NvFp4Error`
+    from the kernels); any of them, and any failure to write the output (a
+    missing or unwritable folder, a full disk, a closed standard output), is
+    one line per problem on stderr and exit code 2, never a traceback. A
+    reader that goes away (``| head -1``) is not an error: the command
+    finishes quietly with its own exit code.
+    """
+    from harness.cli._output import discard_stdout, stdout_is_closed
+    from harness.load.limits import use_limits
+    from kernels.errors import NvFp4Error
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    if stdout_is_closed():
+        _error("standard output is closed (redirect it to /dev/null to discard the output)")
+        return 2
     try:
-        return int(args.func(args))
+        with use_limits(max_cells=getattr(args, "max_cells", None)):
+            code = int(args.func(args))
+        if sys.stdout is not None:
+            sys.stdout.flush()  # a full disk is reported here, not by the interpreter's exit
+        return code
     except MatrixError as exc:
         for problem in exc.problems:
-            print(f"nvfp4-matrix: error: {problem}", file=sys.stderr)
+            _error(str(problem))
         return 2
-    except HarnessError as exc:
-        print(f"nvfp4-matrix: error: {exc}", file=sys.stderr)
+    except (HarnessError, NvFp4Error) as exc:
+        _error(str(exc))
         return 2
     except BrokenPipeError:
-        # The reader (`| head`) went away: not an error of ours. Point stdout
-        # at devnull so the interpreter's final flush does not complain again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # The reader went away before a plain print: not an error of ours.
+        discard_stdout()
         return 0
+    except OSError as exc:
+        discard_stdout()
+        if isinstance(exc, (FileExistsError, NotADirectoryError)) and exc.filename is not None:
+            _error(f"cannot write into {exc.filename}: a file stands where a folder is needed")
+        elif exc.filename is not None:
+            _error(f"cannot write {exc.filename}: {exc.strerror or exc}")
+        else:
+            _error(f"cannot write to standard output: {exc.strerror or exc}")
+        return 2
+
+
+def _error(message: str) -> None:
+    """One line on stderr (and nothing at all when stderr is closed too)."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:
+        for line in message.splitlines() or [""]:
+            stream.write(f"nvfp4-matrix: error: {line}\n")
+        stream.flush()
+    except OSError:
+        pass

@@ -24,16 +24,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def buildkite_command(args: argparse.Namespace) -> int:
     import yaml
 
+    from harness.cli._output import write_output_file
     from harness.output.buildkite import generate_pipeline
     from harness.targets.vllm import MATRIX_FOLDER
 
     matrix = load(args.matrix)
     # One lane per release line: matrix/vllm/0.20.yaml is checked by tox -e vllm-0.20.
     lanes = [p.stem for p in sorted((Path.cwd() / MATRIX_FOLDER).glob("*.yaml"))]
-    pipeline = generate_pipeline(matrix, matrix_args=" ".join(args.matrix), vllm_lanes=lanes)
+    pipeline = generate_pipeline(matrix, matrix_paths=args.matrix, vllm_lanes=lanes)
     text = yaml.safe_dump(pipeline, sort_keys=False, width=120)
     if args.output:
-        Path(args.output).write_text(text)
+        write_output_file(args.output, text)
     else:
         sys.stdout.write(text)
     return 0

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
+from harness.cli._output import PipeSafeConsole
 from harness.errors import UsageError
 from harness.load import Matrix, load_matrix
+from harness.load.limits import DEFAULT_LIMITS
+from harness.load.problems import closest
 
 if TYPE_CHECKING:
     from harness.targets import Target
@@ -24,8 +24,10 @@ __all__ = [
     "console",
     "load",
     "load_with_target",
+    "non_negative_int",
     "parse_env",
     "parse_packages",
+    "positive_int",
 ]
 
 
@@ -33,19 +35,19 @@ __all__ = [
 LOG_WIDTH = 200
 
 
-def console(stderr: bool = False) -> Console:
+def console(stderr: bool = False) -> PipeSafeConsole:
     """A console that does not squeeze wide tables when the output is a CI log.
 
-    On a terminal the table follows its width (at least 120 columns); into a
-    file or a pipe it is :data:`LOG_WIDTH` wide whatever ``COLUMNS`` says
-    (test runners and CI agents often set 80).
+    On a terminal the table fits its width; into a file or a pipe it is
+    :data:`LOG_WIDTH` wide whatever ``COLUMNS`` says (test runners and CI
+    agents often set 80). A reader that goes away ends the output quietly.
     """
     stream = sys.stderr if stderr else sys.stdout
-    if stream.isatty():
-        width = max(shutil.get_terminal_size((160, 40)).columns, 120)
+    if stream is not None and stream.isatty():
+        width = shutil.get_terminal_size((LOG_WIDTH, 40)).columns
     else:
         width = LOG_WIDTH
-    return Console(stderr=stderr, highlight=False, width=width, soft_wrap=False)
+    return PipeSafeConsole(stderr=stderr, highlight=False, width=width, soft_wrap=False)
 
 
 def add_matrix_argument(parser: argparse.ArgumentParser, target: bool = True) -> None:
@@ -57,8 +59,34 @@ def add_matrix_argument(parser: argparse.ArgumentParser, target: bool = True) ->
         metavar="MATRIX",
         help="matrix files (default: the target's, matrix/*.yaml for nvfp4-matrix)",
     )
+    parser.add_argument(
+        "--max-cells",
+        type=positive_int,
+        metavar="N",
+        help=f"refuse a matrix that expands to more than N cells (default {DEFAULT_LIMITS.max_cells})",
+    )
     if target:
         add_target_argument(parser)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _bounded_int(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _bounded_int(text, 0)
+
+
+def _bounded_int(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{value} is less than {least}")
+    return value
 
 
 def add_target_argument(parser: argparse.ArgumentParser) -> None:
@@ -114,8 +142,8 @@ def parse_env(items: Sequence[str] | None) -> dict[str, str]:
         if not sep or not name:
             raise UsageError(f"--env {item!r}: expected NAME=VALUE, e.g. VLLM_USE_FBGEMM=1")
         if name not in SELECTION_VARIABLES:
-            close = difflib.get_close_matches(name, SELECTION_VARIABLES, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            close = closest(name, SELECTION_VARIABLES)
+            hint = f"; did you mean {close}?" if close else ""
             raise UsageError(
                 f"--env {name}: not a selection variable{hint} (known: {', '.join(SELECTION_VARIABLES)})"
             )

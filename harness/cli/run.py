@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from harness.cli.common import add_matrix_argument, console, load_with_target
+from harness.cli.common import add_matrix_argument, console, load_with_target, non_negative_int
 from harness.errors import UsageError
 
 __all__ = ["add_parser", "run_command"]
@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--max-failures",
-        type=int,
+        type=non_negative_int,
         default=5,
         metavar="N",
         help="mismatches printed in full (default 5; all are in the reports)",

@@ -31,25 +31,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def schema_command(args: argparse.Namespace) -> int:
+    from harness.cli._output import write_output_file
+    from harness.errors import UsageError
+
     text = schema_text()
     if args.write:
-        Path(args.write).write_text(text, encoding="utf-8")
+        write_output_file(args.write, text)
         print(f"wrote {args.write}")
         return 0
     if args.check:
         try:
             current = Path(args.check).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{args.check} is not a JSON schema (not UTF-8 text)") from None
         except OSError as exc:
-            from harness.errors import UsageError
-
-            raise UsageError(f"cannot read {args.check}: {exc.strerror}") from None
-        if current != text:
-            print(
-                f"{args.check} is out of date: run `nvfp4-matrix schema --write {args.check}`",
-                file=sys.stderr,
+            raise UsageError(f"cannot read {args.check}: {exc.strerror or exc}") from None
+        if current == text:
+            print(f"{args.check} is up to date")
+            return 0
+        if not _is_json_schema(current):
+            # Never advise --write for a file that is not a schema: it would be overwritten.
+            raise UsageError(
+                f"{args.check} is not a JSON schema file; name the schema "
+                "(e.g. matrix/schema.json)"
             )
-            return 1
-        print(f"{args.check} is up to date")
-        return 0
+        print(
+            f"{args.check} is out of date: run `nvfp4-matrix schema --write {args.check}`",
+            file=sys.stderr,
+        )
+        return 1
     sys.stdout.write(text)
     return 0
+
+
+def _is_json_schema(text: str) -> bool:
+    """Could ``text`` be a (stale) JSON schema: is it a JSON object?"""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict)

@@ -17,7 +17,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Literal
 
+from harness.errors import MatrixError
 from harness.load import Matrix
+from harness.load.checks import no_precedence
 from harness.models import ForcingRule, LayerSpec
 from harness.rules import InvalidValue, Verdict, implements_verdict, parse_flag, parse_list
 from harness.rules.support import support_verdict
@@ -96,7 +98,7 @@ class Oracle:
 
     def __init__(self, matrix: Matrix) -> None:
         if matrix.precedence is None:
-            raise ValueError("the matrix defines no precedence table")
+            raise MatrixError(no_precedence(matrix))
         self.matrix = matrix
         self.precedence = matrix.precedence
         self._support: dict[tuple[str, Platform], Verdict] = {}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from harness.errors import Problem
+from harness.load.limits import current_limits
 from harness.load.problems import unknown_name
 from harness.load.yamlsrc import PathKey, Source
 from harness.models import BACKENDS_TOKEN, CASES_GROUP
@@ -21,7 +22,14 @@ from harness.rules.support import support_verdict
 if TYPE_CHECKING:
     from harness.load.matrix import Matrix
 
-__all__ = ["check_declared_support", "check_references", "describes_own_kernels"]
+__all__ = [
+    "check_cell_count",
+    "check_declared_support",
+    "check_references",
+    "describes_own_kernels",
+    "no_precedence",
+    "sweep_cell_bound",
+]
 
 #: The target a matrix without ``target:`` describes: this project's kernels.
 OWN_TARGET = "nvfp4-matrix"
@@ -237,5 +245,72 @@ def check_declared_support(matrix: Matrix, problems: list[Problem]) -> None:
         problems.append(
             src.problem(
                 path + ("supported",), "disagrees with the backends' rules: " + "; ".join(parts)
+            )
+        )
+
+
+def no_precedence(matrix: Matrix) -> Problem:
+    """The problem of a matrix that has no precedence table (e.g. a profiles-only file alone)."""
+    message = (
+        "the matrix defines no 'precedence' table, so it has nothing to check; name the file "
+        "that defines it too (e.g. selection.yaml, which includes the profiles)"
+    )
+    if not matrix.files:
+        return Problem("(no matrix file)", None, "", message)
+    source = matrix.files[0]
+    return source.problem((), message if len(matrix.files) > 1 else message.replace(
+        "the matrix defines", "this file defines"))
+
+
+def sweep_cell_bound(matrix: Matrix, sweep: Any) -> tuple[int, str]:
+    """How many cells ``sweep`` expands to at most, and the factors, without expanding it.
+
+    Exact but for repeated environments (counted once when expanded) and, with
+    ``mock_relevant``, the mocked combinations (bounded by every combination of
+    the longest list of backends one rule consults).
+    """
+    profiles = len(sweep.profiles) if sweep.profiles is not None else len(matrix.profiles)
+    layers = len(sweep.layers) if sweep.layers is not None else 1
+    packages = len(sweep.packages) if sweep.packages is not None else 1
+    combos = 1
+    for values in sweep.cross.values():
+        width = sum(len(matrix.backends) if v == BACKENDS_TOKEN else 1 for v in values)
+        combos *= max(width, 1)
+    envs = combos + len(sweep.envs)
+    total = profiles * layers * packages * envs
+    parts = [f"{profiles} profiles", f"{layers} layers", f"{packages} package sets",
+             f"{envs} environments"]
+    if sweep.mock_relevant and matrix.precedence is not None:
+        consulted = max(
+            [len(matrix.precedence.auto.order), 1]
+            + [len(rule.forces) for rule in matrix.precedence.forcing]
+        )
+        total *= 2**consulted
+        parts.append(f"up to {2**consulted} mocked outcomes")
+    return total, " x ".join(parts)
+
+
+def check_cell_count(matrix: Matrix, problems: list[Problem]) -> None:
+    """Refuse a matrix whose sweeps expand to more cells than the limit (``--max-cells``)."""
+    limit = current_limits().max_cells
+    bounds = [(sweep, *sweep_cell_bound(matrix, sweep)) for sweep in matrix.sweeps]
+    total = len(matrix.cases) + sum(count for _, count, _ in bounds)
+    if total <= limit:
+        return
+    advice = f"shrink it, or allow it with --max-cells {total}"
+    for sweep, count, factors in bounds:
+        if count > limit:
+            src, path = matrix.source_of("sweep", sweep.id)
+            problems.append(
+                src.problem(
+                    path + ("id",),
+                    f"sweep {sweep.id!r} expands to {count:,} cells ({factors}), more than the "
+                    f"limit of {limit:,}: {advice}",
+                )
+            )
+    if not problems:
+        problems.append(
+            matrix.files[0].problem(
+                (), f"the matrix expands to {total:,} cells, more than the limit of {limit:,}: {advice}"
             )
         )

@@ -17,9 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import MatrixError, Problem
-from harness.load.checks import check_declared_support, check_references
+from harness.load.checks import check_cell_count, check_declared_support, check_references
+from harness.load.limits import current_limits
 from harness.load.problems import unknown_name, validate_file
-from harness.load.yamlsrc import Location, PathKey, Source, load_yaml, resolve_include
+from harness.load.yamlsrc import (
+    Location,
+    PathKey,
+    Source,
+    UnreadableFile,
+    decode,
+    display_path,
+    inside,
+    parse_yaml,
+    read_bytes,
+    resolve_include,
+)
 from harness.models import (
     BackendSpec,
     GoldenCase,
@@ -146,6 +158,20 @@ def default_matrix_paths(root: Path | None = None) -> list[Path]:
     return sorted(Path(p) for p in glob.glob(str(base / DEFAULT_MATRIX_GLOB)))
 
 
+def include_root(path: Path) -> Path:
+    """The folder the includes of the matrix file ``path`` must stay in.
+
+    The working directory (the project) when ``path`` is in it, so that
+    ``matrix/vllm/x.yaml`` may include ``../gpus.yaml``; else ``path``'s own
+    folder. An include outside it (an absolute path, ``../`` past it, a
+    symbolic link out of it) is refused at its line and never opened: a
+    matrix is data, not a way to read other files of the machine.
+    """
+    cwd = Path.cwd()
+    at_top = cwd == Path(cwd.anchor)  # "/" as the working directory would allow any file
+    return cwd if not at_top and inside(path.parent, cwd) else path.parent
+
+
 def load_matrix(paths: Sequence[str | Path] | str | Path) -> Matrix:
     """Load ``paths`` (and what they include) into one validated :class:`Matrix`.
 
@@ -158,19 +184,51 @@ def load_matrix(paths: Sequence[str | Path] | str | Path) -> Matrix:
     problems: list[Problem] = []
     seen: set[Path] = set()
 
-    def read(path: Path, included_from: tuple[Source, PathKey, str] | None) -> None:
+    limits = current_limits()
+
+    def read(
+        path: Path, included_from: tuple[Source, PathKey, str] | None, root: Path
+    ) -> None:
+        if included_from is not None:
+            src, key, entry = included_from
+            if "\0" in entry:
+                problems.append(src.problem(key, f"included file {entry!r} holds a NUL character"))
+                return
+            if not inside(path, root):
+                # Never opened: a matrix must not be a way to read other files of the machine.
+                problems.append(
+                    src.problem(
+                        key,
+                        f"included file {entry!r} is outside {root.resolve()}: an include must "
+                        "stay in the matrix's folder (the working directory, for a matrix in it)",
+                    )
+                )
+                return
         resolved = path.resolve()
         if resolved in seen:
             return
-        seen.add(resolved)
-        if included_from is not None and not path.is_file():
-            src, key, entry = included_from
+        if len(seen) >= limits.max_files:
+            where = [] if included_from is None else [included_from[0].problem(included_from[1], "")]
+            file, line, key = (
+                (where[0].file, where[0].line, where[0].key) if where else (display_path(path), None, "")
+            )
             problems.append(
-                src.problem(key, f"included file {entry!r} does not exist (looked for {path})")
+                Problem(file, line, key, f"more than {limits.max_files} matrix files (includes counted)")
             )
             return
+        seen.add(resolved)
+        name = display_path(path)
         try:
-            source = load_yaml(path)
+            source = parse_yaml(decode(read_bytes(path), name), path, name)
+        except UnreadableFile as exc:
+            if included_from is None:
+                problems.append(Problem(name, None, "", f"cannot read the matrix file: it {exc.reason}"))
+            else:
+                src, key, entry = included_from
+                problems.append(
+                    src.problem(key, f"included file {entry!r} {exc.reason} (looked for {display_path(path)})")
+                )
+            return
         except MatrixError as exc:
             problems.extend(exc.problems)
             return
@@ -180,10 +238,11 @@ def load_matrix(paths: Sequence[str | Path] | str | Path) -> Matrix:
         sources.append(source)
         models.append(model)
         for index, entry in enumerate(model.include):
-            read(resolve_include(path, entry), (source, ("include", index), entry))
+            read(resolve_include(path, entry), (source, ("include", index), entry), root)
 
-    for path in paths:
-        read(Path(path), None)
+    for given in paths:
+        path = Path(given)
+        read(path, None, include_root(path))
     if problems:
         raise MatrixError(problems)
     matrix = _merge(sources, models, problems)
@@ -191,6 +250,8 @@ def load_matrix(paths: Sequence[str | Path] | str | Path) -> Matrix:
         check_references(matrix, problems)
     if not problems:
         check_declared_support(matrix, problems)
+    if not problems:
+        check_cell_count(matrix, problems)
     if problems:
         raise MatrixError(problems)
     return matrix

@@ -19,7 +19,7 @@ from harness.errors import Problem
 from harness.load.yamlsrc import PathKey, Source
 from harness.models import MatrixFile
 
-__all__ = ["unknown_name", "validate_file"]
+__all__ = ["closest", "unknown_name", "validate_file"]
 
 
 def validate_file(source: Source, problems: list[Problem]) -> MatrixFile | None:
@@ -71,8 +71,10 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> PathKey:
         if part == "[key]":  # pydantic's tag for "the key itself is invalid"
             continue
         if isinstance(node, dict) and part in node:
-            node = node[part]
-            path.append(part)
+            # pydantic writes a key true/false as 1/0: keep the document's own key
+            key = next(k for k in node if k == part)
+            node = node[key]
+            path.append(key)
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
             path.append(part)
@@ -100,8 +102,8 @@ def _message(error: Any, path: PathKey) -> str:
         valid = _valid_keys(error["loc"][:-1])
         hint = ""
         if valid:
-            close = difflib.get_close_matches(str(path[-1]), valid, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            close = closest(str(path[-1]), valid)
+            hint = f"; did you mean {close!r}?" if close else ""
             hint += f" (valid keys: {', '.join(valid)})"
         return f"unknown key {path[-1]!r}{hint}"
     if kind == "missing":
@@ -112,10 +114,14 @@ def _message(error: Any, path: PathKey) -> str:
             for o in re.split(r",| or ", error.get("ctx", {}).get("expected", ""))
             if o.strip()
         ]
-        close = (
-            difflib.get_close_matches(str(value), options, n=1) if isinstance(value, str) else []
-        )
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if str(value) in options:
+            # '1' for 1: the spelling is right, the YAML type is not.
+            return (
+                f"wrong type: expected {', '.join(options)} unquoted, got {_yaml_type(value)} "
+                f"{_short(value)}"
+            )
+        close = closest(str(value), options) if isinstance(value, str) else None
+        hint = f"; did you mean {close!r}?" if close else ""
         return f"{_short(value)} is not one of: {', '.join(options)}{hint}"
     if kind in (
         "string_type",
@@ -139,13 +145,25 @@ def _message(error: Any, path: PathKey) -> str:
         return f"wrong type: expected {expected}, {got}{hint}"
     if kind == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern", "")
-        if pattern == r"^\d+\.\d+$":
+        if pattern == r"^[0-9]+\.[0-9]+$":
             return f'expected a version "major.minor" such as "10.0", got {_short(value)}'
         if pattern.startswith("^[a-z0-9]"):
             return f"{_short(value)} is not a valid id: use lowercase letters, digits, '.', '_' and '-'"
         return f"{_short(value)} does not match {pattern}"
     if kind == "value_error":
         return error["msg"].removeprefix("Value error, ")
+    if kind == "too_short" and isinstance(value, list) and not value:
+        field = _field_at(error["loc"])
+        if field is not None and not field.is_required():
+            return "an empty list is not allowed here (omit the key for the default)"
+        return "needs at least one item, got an empty list"
+    if kind == "invalid_key":
+        hint = ""
+        if isinstance(value, bool):
+            hint = " (YAML reads unquoted yes/no/on/off/true/false as booleans: quote the key)"
+        return f"keys must be strings, got {_yaml_type(value)} {_short(value)}{hint}"
+    if kind == "finite_number":
+        return f"must be a finite number, got {_short(value)}"
     return f"{error['msg']} (got {_short(value)})"
 
 
@@ -172,6 +190,32 @@ def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
     if isinstance(current, type) and issubclass(current, BaseModel):
         return list(current.model_fields)
     return []
+
+
+def _field_at(loc: tuple[Any, ...]) -> Any:
+    """The pydantic ``FieldInfo`` of the model field at ``loc`` (``None`` when it is not one)."""
+    if not loc or not isinstance(loc[-1], str):
+        return None
+    current: Any = MatrixFile
+    for part in loc[:-1]:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return None
+            current = field.annotation
+            continue
+        origin, args = typing.get_origin(current), typing.get_args(current)
+        if origin is dict and args:
+            current = args[1]
+        elif origin is list and args:
+            current = args[0]
+        else:
+            return None
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return current.model_fields.get(loc[-1])
+    return None
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -213,8 +257,22 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to ``name``, ignoring case; never ``name`` itself.
+
+    ``B200`` -> ``b200`` (not ``h200``): a name that differs only in case is
+    the closest of all.
+    """
+    known = [k for k in known if k != name]
+    folded = {k.casefold(): k for k in reversed(known)}
+    if name.casefold() in folded:
+        return folded[name.casefold()]
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1)
+    return folded[close[0]] if close else None
+
+
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
     known = list(known)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(name, known)
+    hint = f"; did you mean {close!r}?" if close else ""
     return f"unknown {kind} {name!r}{hint} (known: {', '.join(known) or 'none'})"

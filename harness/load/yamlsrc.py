@@ -12,13 +12,17 @@ hand, so that:
   booleans, as in any YAML 1.1 reader: the models then refuse them where a
   string is expected, with a hint to quote them).
 
-Merge keys (``<<``) are not supported: anchors and aliases are.
+Merge keys (``<<``) are not supported: anchors and aliases are, within the
+bounds of :mod:`harness.load.limits` (depth, values after expansion, file
+size; a file that is not a regular file is never opened for reading).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +30,20 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.errors import MatrixError, Problem
+from harness.load.limits import Limits, current_limits
 
-__all__ = ["Location", "Source", "display_path", "dotted", "load_yaml"]
+__all__ = [
+    "Location",
+    "Source",
+    "UnreadableFile",
+    "decode",
+    "display_path",
+    "dotted",
+    "inside",
+    "load_yaml",
+    "parse_yaml",
+    "read_bytes",
+]
 
 PathKey = tuple[str | int, ...]
 
@@ -56,7 +72,9 @@ def dotted(path: PathKey) -> str:
     """``("profiles", "b200", "packages", 1)`` -> ``profiles.b200.packages[1]``."""
     out = ""
     for part in path:
-        if isinstance(part, int):
+        if isinstance(part, bool):  # a YAML key written true/false/yes/no
+            out += f".{str(part).lower()}" if out else str(part).lower()
+        elif isinstance(part, int):
             out += f"[{part}]"
         else:
             out += f".{part}" if out else str(part)
@@ -85,21 +103,127 @@ class Source:
         return Problem(self.name, self.line(path), dotted(path), message)
 
 
+class UnreadableFile(Exception):
+    """A path that is not read: missing, not a regular file, too large, or unreadable."""
+
+    def __init__(self, reason: str, missing: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.missing = missing
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _kind(mode: int) -> str:
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file within the size limit.
+
+    Never blocks (a FIFO is refused before it is read) and never reads more
+    than :attr:`Limits.max_file_bytes` + 1 bytes. Raises :class:`UnreadableFile`.
+    """
+    limit = current_limits().max_file_bytes
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise UnreadableFile("does not exist", missing=True) from None
+    except OSError as exc:
+        raise UnreadableFile(exc.strerror or str(exc)) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableFile(f"is {_kind(info.st_mode)}, not a regular file")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise UnreadableFile(exc.strerror or str(exc)) from None
+    try:
+        info = os.fstat(fd)  # what was opened, not what the name pointed at before
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile(f"is {_kind(info.st_mode)}, not a regular file")
+        if info.st_size > limit:
+            raise UnreadableFile(f"is {info.st_size} bytes, more than the limit of {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 16, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise UnreadableFile(exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise UnreadableFile(f"is more than the limit of {limit} bytes")
+    return b"".join(chunks)
+
+
+def decode(data: bytes, name: str) -> str:
+    """UTF-8 text of a matrix file; :class:`MatrixError` naming the line of a bad byte."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        byte = data[exc.start : exc.start + 1].hex()
+        raise MatrixError(
+            Problem(
+                name, line, "", f"not UTF-8 text: byte 0x{byte} at column {column} ({exc.reason})"
+            )
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
 def load_yaml(path: Path) -> Source:
     """Read and parse ``path``; :class:`MatrixError` with file and line on any failure."""
     name = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        data = read_bytes(path)
+    except UnreadableFile as exc:
         raise MatrixError(
-            Problem(name, None, "", f"cannot read the matrix file: {reason}")
+            Problem(name, None, "", f"cannot read the matrix file: it {exc.reason}")
         ) from None
+    return parse_yaml(decode(data, name), path, name)
+
+
+#: What YAML allows in a file (YAML 1.1, the printable set): everything else is refused.
+_NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def parse_yaml(text: str, path: Path, name: str) -> Source:
+    """Compose ``text`` into nodes (bounded depth and size) and build the data."""
+    limits = current_limits()
+    bad = _NON_PRINTABLE.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        raise MatrixError(
+            Problem(
+                name,
+                line,
+                "",
+                f"invalid YAML: the character U+{ord(bad.group()):04X} is not allowed in a YAML file",
+            )
+        )
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text, limits)
+    except _LimitExceeded as exc:
+        raise MatrixError(Problem(name, exc.line, "", exc.message)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
+        line = mark.line + 1 if mark is not None else 1
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         context = getattr(exc, "context", None)
         detail = f"{context}, {what}" if context else what
@@ -107,25 +231,194 @@ def load_yaml(path: Path) -> Source:
     lines: dict[PathKey, int] = {(): 1}
     if node is None:
         return Source(path, name, None, lines)
-    builder = _Builder(name, lines)
-    data = builder.build(node, ())
+    builder = _Builder(name, lines, limits)
+    try:
+        data = builder.build(node, ())
+    except _LimitExceeded as exc:
+        raise MatrixError(Problem(name, exc.line, exc.key, exc.message)) from None
     if builder.problems:
         raise MatrixError(builder.problems)
     return Source(path, name, data, lines)
 
 
+class _LimitExceeded(Exception):
+    def __init__(self, line: int, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+        self.key = key
+
+
+#: libyaml's parser when PyYAML was built with it (about ten times faster), else PyYAML's own.
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _compose(text: str, limits: Limits) -> Node | None:
+    """The single document of ``text`` as a node graph, composed without recursion.
+
+    PyYAML's composer recurses once per nesting level; this one keeps its own
+    stack, refuses a document nested deeper than ``limits.max_depth`` or
+    holding more than ``limits.max_nodes`` nodes at the line where it happens,
+    and never expands an alias (the builder does, within its own budget).
+    """
+    loader = _Loader(text)
+    try:
+        loader.get_event()  # StreamStart
+        if loader.check_event(yaml.StreamEndEvent):
+            return None
+        loader.get_event()  # DocumentStart
+        anchors: dict[str, Node] = {}
+        stack: list[Node] = []  # open collections
+        keys: list[Node | None] = []  # mappings: the key waiting for its value
+        root: Node | None = None
+        count = 0
+        while True:
+            event = loader.get_event()
+            line = event.start_mark.line + 1
+            node: Node | None = None
+            if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                node = stack.pop()
+                keys.pop()
+                node.end_mark = event.end_mark
+                if not stack:
+                    root = node
+                    break
+                _attach(stack[-1], keys, node)
+                continue
+            if isinstance(event, yaml.AliasEvent):
+                if event.anchor not in anchors:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+                    )
+                node = _Alias(anchors[event.anchor], event.start_mark, event.end_mark)
+            else:
+                count += 1
+                if count > limits.max_nodes:
+                    raise _LimitExceeded(line, f"more than {limits.max_nodes} values in one file")
+                tag = event.tag
+                if isinstance(event, yaml.ScalarEvent):
+                    if tag is None or tag == "!":
+                        tag = loader.resolve(ScalarNode, event.value, event.implicit)
+                    node = ScalarNode(
+                        tag, event.value, event.start_mark, event.end_mark, style=event.style
+                    )
+                else:
+                    if len(stack) >= limits.max_depth:
+                        raise _LimitExceeded(line, f"nested more than {limits.max_depth} levels deep")
+                    kind = SequenceNode if isinstance(event, yaml.SequenceStartEvent) else MappingNode
+                    if tag is None or tag == "!":
+                        tag = loader.resolve(kind, None, event.implicit)
+                    node = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
+                if event.anchor is not None:
+                    anchors[event.anchor] = node  # a later anchor of the same name wins
+                if isinstance(node, (SequenceNode, MappingNode)):
+                    stack.append(node)
+                    keys.append(None)
+                    continue
+            if not stack:
+                root = node
+                break
+            _attach(stack[-1], keys, node)
+        loader.get_event()  # DocumentEnd
+        if not loader.check_event(yaml.StreamEndEvent):
+            event = loader.get_event()
+            raise yaml.composer.ComposerError(
+                "expected a single document in the stream",
+                None,
+                "but found another document",
+                event.start_mark,
+            )
+        return root
+    finally:
+        loader.dispose()
+
+
+class _Alias(Node):
+    """A use of an anchored node: the node itself, and where the alias was written."""
+
+    id = "alias"
+
+    def __init__(self, target: Node, start_mark: Any, end_mark: Any) -> None:
+        super().__init__(target.tag, None, start_mark, end_mark)
+        self.target = target
+
+
+def _attach(parent: Node, keys: list[Node | None], node: Node) -> None:
+    if isinstance(parent, SequenceNode):
+        parent.value.append(node)
+    elif keys[-1] is None:
+        keys[-1] = node
+    else:
+        parent.value.append((keys[-1], node))
+        keys[-1] = None
+
+
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
 class _Builder:
-    def __init__(self, name: str, lines: dict[PathKey, int]) -> None:
+    """Nodes -> plain data, recording lines; aliases are expanded within the node budget."""
+
+    def __init__(self, name: str, lines: dict[PathKey, int], limits: Limits) -> None:
         self.name = name
         self.lines = lines
+        self.limits = limits
         self.problems: list[Problem] = []
         self.constructor = yaml.SafeLoader("")  # only its scalar constructors are used
+        self.built = 0
+        self.open: set[int] = set()  # ids of the collections being built (alias cycles)
 
     def build(self, node: Node, path: PathKey) -> Any:
+        self.built += 1
+        # where this value is used: an alias's own line, not its anchor's
+        line = node.start_mark.line + 1
+        if isinstance(node, _Alias):
+            node = node.target
+        if self.built > self.limits.max_nodes:
+            raise _LimitExceeded(
+                line,
+                f"expands to more than {self.limits.max_nodes} values "
+                "(YAML aliases repeat the node they refer to: an alias bomb?)",
+                dotted(path),
+            )
+        if len(path) > self.limits.max_depth:
+            raise _LimitExceeded(
+                line, f"nested more than {self.limits.max_depth} levels deep", dotted(path)
+            )
+        if isinstance(node, (MappingNode, SequenceNode)):
+            if id(node) in self.open:
+                raise _LimitExceeded(
+                    line,
+                    "a YAML alias refers to the node that contains it "
+                    f"(anchored at line {node.start_mark.line + 1})",
+                    dotted(path),
+                )
+            self.open.add(id(node))
+            try:
+                return self._collection(node, path)
+            finally:
+                self.open.discard(id(node))
+        return self._scalar(node, path)
+
+    def _collection(self, node: Node, path: PathKey) -> Any:
+        expected = _MAP_TAG if isinstance(node, MappingNode) else _SEQ_TAG
+        if node.tag != expected:
+            self.problems.append(
+                Problem(
+                    self.name,
+                    node.start_mark.line + 1,
+                    dotted(path),
+                    f"invalid YAML: the tag {node.tag!r} is not supported (plain mappings and lists only)",
+                )
+            )
+            return None
         if isinstance(node, MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 line = key_node.start_mark.line + 1
+                if isinstance(key_node, _Alias):
+                    key_node = key_node.target
                 if not isinstance(key_node, ScalarNode):
                     self.problems.append(
                         Problem(self.name, line, dotted(path), "mapping keys must be plain scalars")
@@ -153,13 +446,11 @@ class _Builder:
                 self.lines[path + (key,)] = line
                 out[key] = self.build(value_node, path + (key,))
             return out
-        if isinstance(node, SequenceNode):
-            items = []
-            for index, item in enumerate(node.value):
-                self.lines[path + (index,)] = item.start_mark.line + 1
-                items.append(self.build(item, path + (index,)))
-            return items
-        return self._scalar(node, path)
+        items = []
+        for index, item in enumerate(node.value):
+            self.lines[path + (index,)] = item.start_mark.line + 1
+            items.append(self.build(item, path + (index,)))
+        return items
 
     def _scalar(self, node: Node, path: PathKey) -> Any:
         try:
@@ -173,6 +464,14 @@ class _Builder:
 
 
 def resolve_include(base: Path, entry: str) -> Path:
-    """An ``include:`` entry is relative to the including file's folder."""
-    candidate = Path(os.path.expanduser(entry))
-    return candidate if candidate.is_absolute() else base.parent / candidate
+    """An ``include:`` entry is relative to the including file's folder (no ``~``, no variables)."""
+    return base.parent / entry
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Is ``path`` (symbolic links resolved) in the folder ``root`` or below it?"""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True

@@ -23,6 +23,7 @@ a test fails, and uploads the reports folder as artifacts.
 from __future__ import annotations
 
 import copy
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,16 +97,17 @@ def _command_step(
 
 
 def generate_pipeline(
-    matrix: Matrix, *, matrix_args: str = "", vllm_lanes: Sequence[str] = ()
+    matrix: Matrix, *, matrix_paths: Sequence[str] = (), vllm_lanes: Sequence[str] = ()
 ) -> dict[str, Any]:
     """The Buildkite pipeline for ``matrix``.
 
-    ``matrix_args`` is appended to ``nvfp4-matrix``/tox commands that read the
-    matrix (e.g. the files named on the generator's command line).
+    ``matrix_paths`` (e.g. the files named on the generator's command line)
+    are appended to the commands that read the matrix, each quoted for the
+    shell: a path with a space or a ``;`` stays one argument, never syntax.
     ``vllm_lanes`` are the release lines checked against vLLM (``0.20`` runs
     ``tox -e vllm-0.20``), one CPU step each.
     """
-    extra = f" {matrix_args}" if matrix_args else ""
+    extra = "".join(f" {shlex.quote(str(p))}" for p in matrix_paths)
     steps: list[dict[str, Any]] = [
         _command_step(
             ":pytest: CPU suite and matrix",

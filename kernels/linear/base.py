@@ -33,6 +33,8 @@ __all__ = [
     "NvFp4LinearKernel",
     "NvFp4LinearLayer",
     "Verdict",
+    "ZERO_TENSOR_GLOBAL_SCALE",
+    "check_bias",
     "requirement_verdict",
 ]
 
@@ -40,6 +42,9 @@ __all__ = [
 Verdict = tuple[bool, str | None]
 
 ACT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
+
+#: The global scale :meth:`NvFp4LinearLayer.from_float` gives an all-zero weight.
+ZERO_TENSOR_GLOBAL_SCALE = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,8 +136,8 @@ class NvFp4LinearLayer:
             self.input_global_scale = fmt.check_global_scale(
                 self.input_global_scale, "input_global_scale"
             ).to(self.weight.device)
-        if self.bias is not None and tuple(self.bias.shape) != (n,):
-            raise FormatError(f"bias must have shape ({n},), got {tuple(self.bias.shape)}")
+        if self.bias is not None:
+            check_bias(self.bias, n, self.weight.device)
 
     # --- sizes --------------------------------------------------------------
     @property
@@ -186,10 +191,32 @@ class NvFp4LinearLayer:
         ``input_amax`` is the calibrated max |activation| that fixes the static
         input global scale (``448 * 6 / input_amax``); ``None`` makes a
         weight-only layer.
+
+        An empty weight (``N`` or ``K`` of 0) is refused (a layer has
+        ``N, K > 0``). An all-zero weight is valid, as zero blocks are: it has
+        no amax to scale by, so its global scale is 1.0 by convention (any
+        positive value gives the same result), every block scale is 0, every
+        code +0, and it dequantizes to exact zeros. A weight holding NaN or
+        ±inf has no finite amax and is refused.
         """
+        if not isinstance(weight, torch.Tensor):
+            raise FormatError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
         if weight.dim() != 2:
             raise FormatError(f"weight must be 2-D [N, K], got shape {tuple(weight.shape)}")
-        w_gs = fmt.global_scale_from_amax(weight.detach().abs().max().float().cpu())
+        if weight.numel() == 0:
+            raise FormatError(
+                f"weight has shape {tuple(weight.shape)}: an NVFP4 layer needs N > 0 and K > 0"
+            )
+        if not weight.is_floating_point():
+            raise FormatError(f"weight must be a float tensor, got {weight.dtype}")
+        amax = weight.detach().abs().max().float().cpu()
+        if not torch.isfinite(amax):
+            raise FormatError("weight holds NaN or inf: it has no finite amax to scale by")
+        w_gs = (
+            torch.tensor(ZERO_TENSOR_GLOBAL_SCALE, dtype=torch.float32)
+            if float(amax) == 0.0
+            else fmt.global_scale_from_amax(amax)
+        )
         packed, scale = fmt.quantize(weight.detach(), w_gs.to(weight.device))
         in_gs = None if input_amax is None else fmt.global_scale_from_amax(input_amax)
         return cls(
@@ -258,6 +285,24 @@ def _getter(tensors: Mapping[str, torch.Tensor], prefix: str, what: str):
         return None
 
     return get
+
+
+def check_bias(bias: object, n: int, device: torch.device) -> None:
+    """A bias is a dense floating-point ``[N]`` tensor on the weight's device.
+
+    Checked by the layer and by every backend's ``apply`` before anything is
+    launched, so all backends refuse the same biases with the same message.
+    """
+    if not isinstance(bias, torch.Tensor):
+        raise FormatError(f"bias must be a torch.Tensor, got {type(bias).__name__}")
+    if bias.layout != torch.strided:
+        raise FormatError(f"bias must be a dense (strided) tensor, got layout {bias.layout}")
+    if tuple(bias.shape) != (n,):
+        raise FormatError(f"bias must have shape ({n},), got {tuple(bias.shape)}")
+    if not bias.is_floating_point():
+        raise FormatError(f"bias must be a floating-point tensor, got {bias.dtype}")
+    if bias.device != device:
+        raise FormatError(f"bias is on {bias.device}, the layer's weight on {device}")
 
 
 # --- support rules as data -----------------------------------------------------
@@ -365,14 +410,19 @@ class NvFp4LinearKernel(abc.ABC):
     ) -> torch.Tensor:
         """``x [..., K] -> [..., N]`` in ``config.act_dtype``; ``bias`` overrides ``layer.bias``.
 
-        Validates everything before any kernel is launched.
+        Validates everything before any kernel is launched, the same way for
+        every backend. Inference only: no gradient flows through a kernel, so
+        an input that requires grad is accepted and the output does not
+        require grad (as for any custom GEMM kernel without a backward).
         """
         self.check_input(layer, x)
         b = layer.bias if bias is None else bias
-        if b is not None and tuple(b.shape) != (layer.out_features,):
-            raise FormatError(f"bias must have shape ({layer.out_features},), got {tuple(b.shape)}")
+        if b is not None:
+            check_bias(b, layer.out_features, layer.weight.device)
         lead = x.shape[:-1]
-        out = self._apply(layer, x.reshape(-1, x.shape[-1]), b)
+        with torch.no_grad():
+            x2d = x.detach().reshape(-1, x.shape[-1])
+            out = self._apply(layer, x2d, None if b is None else b.detach())
         return out.reshape(*lead, layer.out_features)
 
     @abc.abstractmethod
@@ -389,6 +439,8 @@ class NvFp4LinearKernel(abc.ABC):
             )
         if not isinstance(x, torch.Tensor):
             raise FormatError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        if x.layout != torch.strided:
+            raise FormatError(f"x must be a dense (strided) tensor, got layout {x.layout}")
         if x.dim() < 1 or x.shape[-1] != layer.in_features:
             raise FormatError(
                 f"x has shape {tuple(x.shape)}, expected [..., {layer.in_features}] (K of the layer)"

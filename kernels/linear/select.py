@@ -23,8 +23,9 @@ before any rule runs.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from kernels import envs as env_vars
 from kernels.envs import NvFp4Envs, read_envs
@@ -116,6 +117,37 @@ logger.addFilter(_OncePerMessage())
 
 #: The start of the note that automatic selection ended at the emulation (a warning).
 FALLBACK_NOTE = "NVFP4 linear falling back to the slow emulation backend"
+#: The start of the note for a ``VLLM_DISABLED_KERNELS`` name that matches no kernel (a warning).
+UNKNOWN_DISABLED_NOTE = f"{env_vars.VLLM_DISABLED_KERNELS} names no NVFP4 kernel"
+#: Notes logged as warnings by :func:`init_nvfp4_linear_kernel` (the rest is information).
+WARNING_NOTES = (FALLBACK_NOTE, UNKNOWN_DISABLED_NOTE)
+
+
+def unknown_disabled_notes(
+    envs: NvFp4Envs, table: Mapping[str, type[NvFp4LinearKernel]]
+) -> list[str]:
+    """One note per ``VLLM_DISABLED_KERNELS`` name that is no NVFP4 kernel class.
+
+    Engines share that variable across kernel families (a name may be another
+    family's kernel), so such a name is not an error; but a typo must never be
+    silent: the note names it and the closest NVFP4 kernel class.
+    """
+    known = [cls.__name__ for cls in table.values()]
+    notes = []
+    for name in sorted(envs.disabled_kernels - set(known)):
+        close = closest_name(name, known)
+        hint = f" (the closest NVFP4 kernel class is {close})" if close else ""
+        notes.append(f"{UNKNOWN_DISABLED_NOTE} called {name}{hint}; it disables nothing here")
+    return notes
+
+
+def closest_name(name: str, known: Sequence[str]) -> str | None:
+    """The known name closest to ``name``, ignoring case (never ``name`` itself)."""
+    folded = {k.casefold(): k for k in reversed(known) if k != name}
+    if name.casefold() in folded:
+        return folded[name.casefold()]
+    close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.0)
+    return folded[close[0]] if close else None
 
 
 def decide(
@@ -205,7 +237,7 @@ def _forced(
                     f"{cls.__name__} is in the batch-invariant preference but is not batch invariant"
                 )
     candidates, chosen = _walk(classes, config, platform)
-    messages: list[str] = []
+    messages: list[str] = unknown_disabled_notes(envs, table)
     if envs.disabled_kernels:
         messages.append(
             f"{env_vars.VLLM_DISABLED_KERNELS} applies to automatic selection only; "
@@ -243,13 +275,7 @@ def _automatic(
     context: dict[str, str],
 ) -> SelectionDecision:
     candidates, chosen = _walk(list(table.items()), config, platform, envs.disabled_kernels)
-    messages: list[str] = []
-    known = {cls.__name__ for cls in table.values()}
-    unknown = sorted(envs.disabled_kernels - known)
-    if unknown:
-        messages.append(
-            f"{env_vars.VLLM_DISABLED_KERNELS} names no NVFP4 kernel called {', '.join(unknown)}"
-        )
+    messages: list[str] = unknown_disabled_notes(envs, table)
     rejected = [c for c in candidates if c.status in ("unsupported", "cannot-implement", "disabled")]
     if chosen is None:
         reasons = "\n".join(f"  - {c.kernel}: {c.reason}" for c in rejected)
@@ -290,8 +316,8 @@ def init_nvfp4_linear_kernel(
     platform = platform or current_platform()
     decision = decide(config, platform, environ)
     for message in decision.messages:
-        # The fallback to emulation is a warning; the rest is information.
-        level = logging.WARNING if message.startswith(FALLBACK_NOTE) else logging.INFO
+        # The fallback to emulation and an unknown disabled name are warnings; the rest is information.
+        level = logging.WARNING if message.startswith(WARNING_NOTES) else logging.INFO
         logger.log(level, message)
     if decision.backend is None:
         raise KernelSelectionError(decision.error or "no NVFP4 kernel selected", decision)
