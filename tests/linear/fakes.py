@@ -251,8 +251,16 @@ class FakeFlashInfer(types.ModuleType):
         sf_use_ue8m0=False,
         is_sf_swizzled_layout=True,
         is_sf_8x4_layout=False,
+        is_global_scale_inversed=False,
         enable_pdl=None,
+        backend="cuda",
+        nvfp4_4over6=None,
     ):
+        # Parameter order and defaults as in FlashInfer 0.7 (checked by tests/contracts);
+        # the real nvfp4_4over6 default reads FLASHINFER_NVFP4_4OVER6* from the environment.
+        _require(not is_global_scale_inversed, "global_scale is the quantization multiplier")
+        _require(nvfp4_4over6 is None, "the 4over6 block-scale recipe is not NVFP4 as we define it")
+        _require(backend == "cuda", f"fp4_quantize backend {backend!r}")
         _require(
             input.dtype in (torch.bfloat16, torch.float16),
             f"input must be bf16/fp16, got {input.dtype}",
@@ -286,8 +294,11 @@ class FakeFlashInfer(types.ModuleType):
         out=None,
         block_size=16,
         use_8x4_sf_layout=False,
-        backend="cudnn",
+        backend="auto",
+        use_nvfp4=True,
+        enable_pdl=True,
     ):
+        _require(use_nvfp4, "use_nvfp4=False selects MXFP4")
         _require(backend in ("cutlass", "cudnn", "trtllm"), f"backend {backend!r}")
         _require(a.dim() == 2 and b.dim() == 2, "mm_fp4 accepts 2-D tensors")
         _require(a.shape[1] == b.shape[0], f"K mismatch {tuple(a.shape)} vs {tuple(b.shape)}")
