@@ -7,6 +7,7 @@ what the real function accepts).
 from __future__ import annotations
 
 import inspect
+import re
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -121,6 +122,18 @@ def schema_signature(schema: torch._C.FunctionSchema) -> inspect.Signature:
     return inspect.Signature(params)
 
 
+def _declared_types(schema: torch._C.FunctionSchema) -> dict[str, str]:
+    """Argument name -> type as the schema spells it (``ScalarType?``), alias marks dropped."""
+    text = str(schema).split("(", 1)[1].rsplit(") ->", 1)[0]
+    types = {}
+    for token in text.split(", "):
+        if token.strip() == "*" or " " not in token:
+            continue
+        kind, rest = token.strip().split(" ", 1)
+        types[rest.split("=", 1)[0]] = re.sub(r"\([^)]*\)", "", kind)
+    return types
+
+
 def bind_schema(schema: torch._C.FunctionSchema, call: Call) -> inspect.BoundArguments:
     """Bind ``call`` to a torch operator schema; check each argument against its declared type."""
     sig = schema_signature(schema)
@@ -131,7 +144,7 @@ def bind_schema(schema: torch._C.FunctionSchema, call: Call) -> inspect.BoundArg
     bound.apply_defaults()
     for arg in schema.arguments:
         value = bound.arguments[arg.name]
-        kind = str(arg.type)
+        kind = _declared_types(schema)[arg.name]
         ok = {
             "Tensor": isinstance(value, torch.Tensor),
             "Tensor?": value is None or isinstance(value, torch.Tensor),
@@ -141,6 +154,10 @@ def bind_schema(schema: torch._C.FunctionSchema, call: Call) -> inspect.BoundArg
             "float": isinstance(value, float),
             "ScalarType?": value is None or isinstance(value, torch.dtype),
             "ScalarType": isinstance(value, torch.dtype),
+            "Tensor[]": isinstance(value, (list, tuple))
+            and all(isinstance(v, torch.Tensor) for v in value),
+            "int[]": isinstance(value, (list, tuple))
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
         }.get(kind, True)
         if not ok:
             raise ContractError(
