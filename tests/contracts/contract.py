@@ -125,12 +125,13 @@ def schema_signature(schema: torch._C.FunctionSchema) -> inspect.Signature:
 def _declared_types(schema: torch._C.FunctionSchema) -> dict[str, str]:
     """Argument name -> type as the schema spells it (``ScalarType?``), alias marks dropped."""
     text = str(schema).split("(", 1)[1].rsplit(") ->", 1)[0]
+    text = re.sub(r"\([^)]*\)", "", text)  # alias annotations: Tensor($0! -> ) output
     types = {}
     for token in text.split(", "):
-        if token.strip() == "*" or " " not in token:
+        if token.strip() == "*" or " " not in token.strip():
             continue
         kind, rest = token.strip().split(" ", 1)
-        types[rest.split("=", 1)[0]] = re.sub(r"\([^)]*\)", "", kind)
+        types[rest.split("=", 1)[0].strip()] = kind
     return types
 
 

@@ -382,16 +382,20 @@ class FakeFbgemm:
 
     ``schema="use_mx"``: ``f4f4bf16(XQ, WQ, x_scale, w_scale, global_scale=None, use_mx=True)``;
     ``schema="output"``: ``f4f4bf16(XQ, WQ, x_scale, w_scale, output=None, global_scale=None,
-    mxfp4_block_size=32)`` (NVFP4 chosen by the presence of ``global_scale``).
+    mxfp4_block_size=32)`` (NVFP4 chosen by the presence of ``global_scale``; FBGEMM's
+    development branch); ``schema="release-1.9"``: the same without ``mxfp4_block_size``,
+    as the fbgemm-gpu-genai 1.9.0 wheel registers it (read from the wheel by tests/contracts).
     """
 
     def __init__(self, schema: str = "use_mx", with_gemm: bool = True) -> None:
         self.calls: list[dict[str, Any]] = []
         self.ops = types.SimpleNamespace()
         if with_gemm:
-            self.ops.f4f4bf16 = (
-                self._f4f4bf16_use_mx if schema == "use_mx" else self._f4f4bf16_output
-            )
+            self.ops.f4f4bf16 = {
+                "use_mx": self._f4f4bf16_use_mx,
+                "output": self._f4f4bf16_output,
+                "release-1.9": self._f4f4bf16_release_1_9,
+            }[schema]
         self.quantize_module = types.ModuleType("fbgemm_gpu.experimental.gen_ai.quantize")
         self.quantize_module.scale_nvfp4_quant = self.scale_nvfp4_quant
 
@@ -449,6 +453,10 @@ class FakeFbgemm:
     def _f4f4bf16_output(
         self, XQ, WQ, x_scale, w_scale, output=None, global_scale=None, mxfp4_block_size=32
     ):
+        _require(global_scale is not None, "without global_scale this schema runs MXFP4")
+        return self._gemm(XQ, WQ, x_scale, w_scale, global_scale)
+
+    def _f4f4bf16_release_1_9(self, XQ, WQ, x_scale, w_scale, output=None, global_scale=None):
         _require(global_scale is not None, "without global_scale this schema runs MXFP4")
         return self._gemm(XQ, WQ, x_scale, w_scale, global_scale)
 
