@@ -18,6 +18,7 @@ import importlib.metadata
 import importlib.util
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,30 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _unshadow_triton() -> None:
+    """Keep ``tests/triton`` (a test folder) from passing for the Triton package.
+
+    pytest puts ``tests/`` on ``sys.path`` for ``tests/conftest.py``; without
+    Triton installed (this lane does not need it), ``import triton`` would then
+    find the test folder as a namespace package, and torch, compressed-tensors
+    and ModelOpt would take Triton for installed and fail inside it.
+    """
+    spec = importlib.util.find_spec("triton")
+    if spec is None or spec.origin is not None:
+        return  # absent, or the real package
+    tests_dir = str(ROOT / "tests")
+    sys.path[:] = [p for p in sys.path if str(Path(p).resolve()) != tests_dir]
+    sys.modules.pop("triton", None)
+
+
+_unshadow_triton()
+# torch.compile (compressed-tensors rounds to FP4 with it on CPU) sets this on
+# first use; set it up front so no test is seen changing the environment.
+os.environ.setdefault(
+    "TORCHINDUCTOR_CACHE_DIR", str(Path(tempfile.gettempdir()) / "nvfp4-contracts-inductor")
+)
 sys.path.insert(0, str(ROOT / "tests" / "linear"))  # fakes.py
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # install.py
 
