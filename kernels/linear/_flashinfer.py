@@ -8,7 +8,7 @@ Facts from FlashInfer (``flashinfer/gemm/gemm_base.py`` ``mm_fp4``,
   is_sf_swizzled_layout=True, is_sf_8x4_layout=False)`` takes bf16/fp16
   ``[M, K]`` and the *quantization multiplier* (``448 * 6 / amax``) as a float32
   ``[1]`` tensor; it returns packed codes ``[M, K/2]`` (uint8) and the 128x4
-  swizzled block scales reshaped to ``(-1, K/16)``. Releases before 0.6 reshape
+  swizzled block scales reshaped to ``(-1, K/16)``. Older releases reshape
   to exactly ``K/16`` columns, which divides the ``round_up(M, 128) *
   round_up(K/16, 4)`` scale bytes only when ``K/16`` is a multiple of 4, so we
   feed it K padded to 64 (0.7 reshapes to ``round_up(K/16, 4)`` columns; the
