@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from conftest import Call
+from support import Call
 
 
 class ContractError(AssertionError):

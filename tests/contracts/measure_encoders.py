@@ -49,7 +49,13 @@ def ct(w: torch.Tensor):
     from compressed_tensors.compressors.nvfp4.helpers import unpack_fp4_from_uint8
 
     values = unpack_fp4_from_uint8(sd["weight_packed"], w.shape[0], w.shape[1], dtype=torch.float32)
-    dec = dequantize(values, sd["weight_scale"].float(), args=scheme.weights, global_scale=gs, dtype=torch.float32)
+    dec = dequantize(
+        values,
+        sd["weight_scale"].float(),
+        args=scheme.weights,
+        global_scale=gs,
+        dtype=torch.float32,
+    )
     return sd["weight_packed"], sd["weight_scale"], gs.reshape(()), dec
 
 
@@ -138,8 +144,12 @@ def ours(w):
 
 
 def main() -> None:
-    print(f"weights: {SEEDS} x [{ROWS}, {COLS}] bf16, N(0, 0.02); same global scale as the encoder\n")
-    print("| encoder | block scales differing | codes differing (by value) | own float32 decode != ours |")
+    print(
+        f"weights: {SEEDS} x [{ROWS}, {COLS}] bf16, N(0, 0.02); same global scale as the encoder\n"
+    )
+    print(
+        "| encoder | block scales differing | codes differing (by value) | own float32 decode != ours |"
+    )
     print("|---|---|---|---|")
     for name, encode in ENCODERS.items():
         print(compare(name, encode))

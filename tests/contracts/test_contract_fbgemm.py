@@ -34,7 +34,7 @@ import contract
 import fakes
 import pytest
 import torch
-from conftest import Call, matrix_layers
+from support import Call, matrix_layers
 
 from kernels.linear.base import NvFp4LinearConfig, NvFp4LinearLayer
 from kernels.linear.fbgemm import FbgemmNvFp4LinearKernel, op_argument_names

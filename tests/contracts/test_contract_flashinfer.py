@@ -26,7 +26,7 @@ import flashinfer
 import pytest
 import torch
 import yaml
-from conftest import ROOT, Recorder, matrix_layers
+from support import ROOT, Recorder, matrix_layers
 
 from kernels.linear import _flashinfer
 from kernels.linear.base import NvFp4LinearConfig, NvFp4LinearLayer
@@ -329,7 +329,7 @@ def test_fake_signature_is_the_real_one(name, fake_fn):
 
 def test_the_contract_checks_can_fail():
     """A wrong literal, a wrong keyword and a wrong dtype are each caught, naming both sides."""
-    from conftest import Call
+    from support import Call
 
     a = torch.zeros(1, 64, dtype=torch.uint8)
     good = dict(alpha=torch.ones(1), out_dtype=torch.bfloat16, block_size=16, backend="cutlass")

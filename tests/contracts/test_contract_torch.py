@@ -19,7 +19,7 @@ import contract
 import fakes
 import pytest
 import torch
-from conftest import Call, Recorder, matrix_layers
+from support import Call, Recorder, matrix_layers
 
 from kernels.linear.base import NvFp4LinearConfig, NvFp4LinearLayer
 from kernels.linear.cublaslt import CublasLtNvFp4LinearKernel, scaled_mm_entry

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 
 import pytest
-from conftest import LIBRARIES, expected_versions, installed_version
+from support import LIBRARIES, expected_versions, installed_version
 
 PINS = expected_versions()
 
@@ -15,7 +15,9 @@ def test_installed_version_is_the_pin(name):
     try:
         have = installed_version(name)
     except importlib.metadata.PackageNotFoundError:
-        pytest.fail(f"{name}=={PINS[name]} is pinned but not installed (tests/contracts/install.py)")
+        pytest.fail(
+            f"{name}=={PINS[name]} is pinned but not installed (tests/contracts/install.py)"
+        )
     assert have == PINS[name], f"{name}: installed {have}, pinned {PINS[name]}"
 
 
