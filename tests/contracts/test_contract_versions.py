@@ -24,3 +24,13 @@ def test_installed_version_is_the_pin(name):
 def test_every_library_under_contract_is_pinned():
     missing = [dist for dist in LIBRARIES.values() if dist not in PINS]
     assert not missing, f"constraints/contracts.txt lacks {missing}"
+
+
+def test_upgrade_variable_replaces_pins_by_name():
+    import install
+
+    pins = install.read_pins("flashinfer-python==0.7.2.post1\ntorchao==0.18.0  # comment", "file")
+    pins.update(install.read_pins("Flashinfer_Python==0.8.0", "CONTRACTS_UPGRADE"))
+    assert pins == {"flashinfer-python": "0.8.0", "torchao": "0.18.0"}
+    with pytest.raises(SystemExit, match=r"CONTRACTS_UPGRADE:1: expected name==version"):
+        install.read_pins("flashinfer-python>=0.8", "CONTRACTS_UPGRADE")
