@@ -8,9 +8,17 @@ Facts from FlashInfer (``flashinfer/gemm/gemm_base.py`` ``mm_fp4``,
   is_sf_swizzled_layout=True, is_sf_8x4_layout=False)`` takes bf16/fp16
   ``[M, K]`` and the *quantization multiplier* (``448 * 6 / amax``) as a float32
   ``[1]`` tensor; it returns packed codes ``[M, K/2]`` (uint8) and the 128x4
-  swizzled block scales reshaped to ``(-1, K/16)``. That reshape divides the
-  ``round_up(M, 128) * round_up(K/16, 4)`` scale bytes evenly only when
-  ``K/16`` is a multiple of 4, so we feed it K padded to 64.
+  swizzled block scales reshaped to ``(-1, K/16)``. Older releases reshape
+  to exactly ``K/16`` columns, which divides the ``round_up(M, 128) *
+  round_up(K/16, 4)`` scale bytes only when ``K/16`` is a multiple of 4, so we
+  feed it K padded to 64 (0.7 reshapes to ``round_up(K/16, 4)`` columns; the
+  padding is then harmless).
+* Newer ``fp4_quantize`` releases take ``is_global_scale_inversed`` (default
+  ``False``: the scale is the multiplier, as ours) and ``nvfp4_4over6``, whose
+  default *reads the environment* (``FLASHINFER_NVFP4_4OVER6*``) and switches to
+  a different block-scale recipe. We pass both explicitly when the installed
+  signature has them, so the activations are quantized as the format defines
+  whatever the environment holds.
 * ``mm_fp4(a, b, a_descale, b_descale, alpha, out_dtype, out=None,
   block_size=16, use_8x4_sf_layout=False, backend=...)``: ``a`` ``[M, K/2]``,
   ``b`` ``[K/2, N]`` column-major (our ``[N, K/2]`` weight transposed), block
@@ -38,8 +46,11 @@ computes it in torch so it runs (and is tested) without FlashInfer.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from types import ModuleType
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -54,6 +65,7 @@ __all__ = [
     "K_ALIGNMENT",
     "TRTLLM_EPILOGUE_TILE_M",
     "apply_mm_fp4",
+    "fp4_quantize_pinning_kwargs",
     "import_flashinfer",
     "pad_2d",
     "prepare_swizzled",
@@ -157,6 +169,22 @@ def prepare_trtllm(layer: NvFp4LinearLayer, flashinfer: ModuleType) -> dict[str,
 # --- the forward -------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8)
+def fp4_quantize_pinning_kwargs(fp4_quantize: Callable) -> dict[str, Any]:
+    """Keywords that pin ``fp4_quantize`` to plain NVFP4 with our multiplier convention.
+
+    Only those the installed signature has: ``is_global_scale_inversed=False``
+    and ``nvfp4_4over6=None`` (whose default reads ``FLASHINFER_NVFP4_4OVER6*``).
+    """
+    try:
+        params = inspect.signature(fp4_quantize).parameters
+    except (TypeError, ValueError):
+        return {}
+    pinned = {"is_global_scale_inversed": False, "nvfp4_4over6": None}
+    return {name: value for name, value in pinned.items() if name in params}
+
+
+
 def apply_mm_fp4(
     kernel: NvFp4LinearKernel,
     backend: str,
@@ -188,6 +216,7 @@ def apply_mm_fp4(
         sf_use_ue8m0=False,
         is_sf_swizzled_layout=True,
         is_sf_8x4_layout=False,
+        **fp4_quantize_pinning_kwargs(flashinfer.fp4_quantize),
     )
     a = a.view(torch.uint8)
     sf_shape = (layout.round_up(m, layout.SWIZZLE_ROWS), k_pad // fmt.BLOCK_SIZE)

@@ -273,6 +273,68 @@ class NvFp4LinearLayer:
             bias=get("bias", required=False),
         )
 
+    @classmethod
+    def from_torchao(cls, weight: Any, bias: torch.Tensor | None = None) -> NvFp4LinearLayer:
+        """Load a torchao ``NVFP4Tensor`` weight (``torchao.prototype.mx_formats``).
+
+        Read by attribute, so torchao is not imported here: ``qdata`` (uint8
+        ``[N, K // 2]``, low nibble first; a transposed view is made contiguous),
+        ``scale`` (e4m3 ``[N, K // 16]``, or the 128x4 swizzled bytes when
+        ``is_swizzled_scales``), ``block_size`` (16), ``per_tensor_scale`` and
+        ``act_per_tensor_scale``: *decode* factors (``amax / (448 * 6)``), whose
+        reciprocals are our multipliers; ``None`` for ``per_tensor_scale`` is
+        single-level scaling (multiplier 1).
+
+        A tensor that quantizes activations (``act_quant_kwargs`` set) must carry
+        a static ``act_per_tensor_scale``: with a dynamic per-tensor activation
+        scale there is no static input scale to give a W4A4 layer, and loading
+        it weight-only would compute something else, so it is refused. A tensor
+        without activation quantization loads as weight-only (W4A16).
+        """
+        missing = [a for a in ("qdata", "scale", "block_size") if not hasattr(weight, a)]
+        if missing:
+            raise FormatError(
+                f"torchao NVFP4 weight: {type(weight).__name__} lacks {', '.join(missing)}; "
+                f"expected a torchao.prototype.mx_formats.NVFP4Tensor"
+            )
+        if weight.block_size != fmt.BLOCK_SIZE:
+            raise FormatError(f"torchao NVFP4 weight: block_size {weight.block_size}, expected 16")
+        qdata = weight.qdata
+        if qdata.dim() != 2:
+            raise FormatError(
+                f"torchao NVFP4 weight: qdata must be 2-D [N, K // 2], got {tuple(qdata.shape)} "
+                f"(per-expert 3-D weights are not linear layers)"
+            )
+        if qdata.stride(0) < qdata.stride(1):  # torchao's .t() of an [N, K] weight
+            raise FormatError(
+                "torchao NVFP4 weight is transposed (qdata is column-major); pass the [N, K] weight"
+            )
+        packed = qdata.contiguous().view(torch.uint8)
+        n, k = packed.shape[0], packed.shape[1] * 2
+        scale = weight.scale.view(torch.float8_e4m3fn)
+        if getattr(weight, "is_swizzled_scales", False):
+            from kernels.nvfp4 import layout
+
+            scale = layout.unswizzle_scales(scale.reshape(-1), n, k // fmt.BLOCK_SIZE)
+        scale = scale.reshape(n, k // fmt.BLOCK_SIZE)
+        w_decode = getattr(weight, "per_tensor_scale", None)
+        a_decode = getattr(weight, "act_per_tensor_scale", None)
+        if a_decode is None and getattr(weight, "act_quant_kwargs", None) is not None:
+            raise FormatError(
+                "torchao NVFP4 weight quantizes activations with a dynamic per-tensor scale "
+                "(act_per_tensor_scale is None); a W4A4 layer needs a static input scale: "
+                "calibrate one (act_per_tensor_scale) before loading"
+            )
+        return cls(
+            weight=packed,
+            weight_scale=scale,
+            weight_global_scale=torch.tensor(1.0)
+            if w_decode is None
+            else 1.0 / w_decode.float().reshape(()),
+            input_global_scale=None if a_decode is None else 1.0 / a_decode.float().reshape(()),
+            bias=bias,
+        )
+
 
 def _getter(tensors: Mapping[str, torch.Tensor], prefix: str, what: str):
     def get(name: str, required: bool = True) -> Any:

@@ -251,8 +251,16 @@ class FakeFlashInfer(types.ModuleType):
         sf_use_ue8m0=False,
         is_sf_swizzled_layout=True,
         is_sf_8x4_layout=False,
+        is_global_scale_inversed=False,
         enable_pdl=None,
+        backend="cuda",
+        nvfp4_4over6=None,
     ):
+        # Parameter order and defaults as in FlashInfer 0.7 (checked by tests/contracts);
+        # the real nvfp4_4over6 default reads FLASHINFER_NVFP4_4OVER6* from the environment.
+        _require(not is_global_scale_inversed, "global_scale is the quantization multiplier")
+        _require(nvfp4_4over6 is None, "the 4over6 block-scale recipe is not NVFP4 as we define it")
+        _require(backend == "cuda", f"fp4_quantize backend {backend!r}")
         _require(
             input.dtype in (torch.bfloat16, torch.float16),
             f"input must be bf16/fp16, got {input.dtype}",
@@ -286,8 +294,11 @@ class FakeFlashInfer(types.ModuleType):
         out=None,
         block_size=16,
         use_8x4_sf_layout=False,
-        backend="cudnn",
+        backend="auto",
+        use_nvfp4=True,
+        enable_pdl=True,
     ):
+        _require(use_nvfp4, "use_nvfp4=False selects MXFP4")
         _require(backend in ("cutlass", "cudnn", "trtllm"), f"backend {backend!r}")
         _require(a.dim() == 2 and b.dim() == 2, "mm_fp4 accepts 2-D tensors")
         _require(a.shape[1] == b.shape[0], f"K mismatch {tuple(a.shape)} vs {tuple(b.shape)}")
@@ -371,16 +382,20 @@ class FakeFbgemm:
 
     ``schema="use_mx"``: ``f4f4bf16(XQ, WQ, x_scale, w_scale, global_scale=None, use_mx=True)``;
     ``schema="output"``: ``f4f4bf16(XQ, WQ, x_scale, w_scale, output=None, global_scale=None,
-    mxfp4_block_size=32)`` (NVFP4 chosen by the presence of ``global_scale``).
+    mxfp4_block_size=32)`` (NVFP4 chosen by the presence of ``global_scale``; FBGEMM's
+    development branch); ``schema="release-1.9"``: the same without ``mxfp4_block_size``,
+    as the fbgemm-gpu-genai 1.9.0 wheel registers it (read from the wheel by tests/contracts).
     """
 
     def __init__(self, schema: str = "use_mx", with_gemm: bool = True) -> None:
         self.calls: list[dict[str, Any]] = []
         self.ops = types.SimpleNamespace()
         if with_gemm:
-            self.ops.f4f4bf16 = (
-                self._f4f4bf16_use_mx if schema == "use_mx" else self._f4f4bf16_output
-            )
+            self.ops.f4f4bf16 = {
+                "use_mx": self._f4f4bf16_use_mx,
+                "output": self._f4f4bf16_output,
+                "release-1.9": self._f4f4bf16_release_1_9,
+            }[schema]
         self.quantize_module = types.ModuleType("fbgemm_gpu.experimental.gen_ai.quantize")
         self.quantize_module.scale_nvfp4_quant = self.scale_nvfp4_quant
 
@@ -438,6 +453,10 @@ class FakeFbgemm:
     def _f4f4bf16_output(
         self, XQ, WQ, x_scale, w_scale, output=None, global_scale=None, mxfp4_block_size=32
     ):
+        _require(global_scale is not None, "without global_scale this schema runs MXFP4")
+        return self._gemm(XQ, WQ, x_scale, w_scale, global_scale)
+
+    def _f4f4bf16_release_1_9(self, XQ, WQ, x_scale, w_scale, output=None, global_scale=None):
         _require(global_scale is not None, "without global_scale this schema runs MXFP4")
         return self._gemm(XQ, WQ, x_scale, w_scale, global_scale)
 

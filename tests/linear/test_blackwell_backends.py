@@ -293,7 +293,7 @@ def test_cublaslt_falls_back_to_scaled_mm_v1(dtype, fake_torch_mm, no_device_che
     assert_matches_emulation(out, emulate(layer, x))
 
 
-@pytest.mark.parametrize("schema", ["use_mx", "output"])
+@pytest.mark.parametrize("schema", ["use_mx", "output", "release-1.9"])
 def test_fbgemm_follows_the_installed_schema(schema, monkeypatch, no_device_check):
     fake = fakes.FakeFbgemm(schema=schema)
     fake.install(monkeypatch)

@@ -1,0 +1,163 @@
+"""Measure where the real NVFP4 encoders differ from ours (the numbers in docs/format.md).
+
+Run in the contract lane's environment::
+
+    .tox/contracts/bin/python tests/contracts/measure_encoders.py
+
+For each encoder (compressed-tensors, ModelOpt, torchao) on the same bf16
+weights and the same global scale: how many block scales and codes differ from
+ours, how many of those are rounding ties, and how each one's own float32
+decode differs from our correctly rounded one; then the conventions for -0,
+NaN, all-zero and tiny blocks.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+warnings.filterwarnings("ignore")
+
+from kernels.nvfp4 import format as fmt  # noqa: E402
+
+ROWS, COLS, SEEDS = 256, 4096, 4
+E2M1 = fmt.e2m1_lut(torch.device("cpu")).double()
+
+
+def codes(packed: torch.Tensor) -> torch.Tensor:
+    return fmt.unpack_fp4(packed.view(torch.uint8)).long()
+
+
+def ct(w: torch.Tensor):
+    from compressed_tensors.compressors.nvfp4.base import NVFP4PackedCompressor
+    from compressed_tensors.quantization import preset_name_to_scheme
+    from compressed_tensors.quantization.lifecycle.forward import dequantize
+    from compressed_tensors.quantization.utils.helpers import calculate_qparams, generate_gparam
+
+    scheme = preset_name_to_scheme("NVFP4", ["Linear"])
+    finite = torch.nan_to_num(w.float(), nan=0.0)
+    gs = generate_gparam(finite.amin(), finite.amax())
+    blocks = w.reshape(w.shape[0], -1, 16)
+    scale, _ = calculate_qparams(blocks.amin(-1), blocks.amax(-1), scheme.weights, global_scale=gs)
+    sd = NVFP4PackedCompressor.compress(
+        {"weight": w, "weight_scale": scale, "weight_global_scale": gs}, scheme
+    )
+    from compressed_tensors.compressors.nvfp4.helpers import unpack_fp4_from_uint8
+
+    values = unpack_fp4_from_uint8(sd["weight_packed"], w.shape[0], w.shape[1], dtype=torch.float32)
+    dec = dequantize(
+        values,
+        sd["weight_scale"].float(),
+        args=scheme.weights,
+        global_scale=gs,
+        dtype=torch.float32,
+    )
+    return sd["weight_packed"], sd["weight_scale"], gs.reshape(()), dec
+
+
+def modelopt(w: torch.Tensor):
+    from modelopt.torch.quantization.qtensor import NVFP4QTensor
+
+    q, wsf, wsf2 = NVFP4QTensor.quantize(w.clone(), 16)
+    dec = q.dequantize(dtype=torch.float32, scale=wsf, double_scale=wsf2, block_sizes={-1: 16})
+    return q._quantized_data, wsf, (1.0 / wsf2.float()).reshape(()), dec
+
+
+def torchao(w: torch.Tensor):
+    from torchao.prototype.mx_formats.nvfp4_tensor import NVFP4Tensor, per_tensor_amax_to_scale
+
+    pts = per_tensor_amax_to_scale(torch.nan_to_num(w.float(), nan=0.0).abs().amax())
+    t = NVFP4Tensor.to_nvfp4(w.contiguous(), per_tensor_scale=pts)
+    return t.qdata, t.scale, (1.0 / pts).reshape(()), t.dequantize(torch.float32)
+
+
+ENCODERS = {
+    "compressed-tensors (bf16 tensor)": ct,
+    "compressed-tensors (float32 tensor)": lambda w: ct(w.float()),
+    "ModelOpt NVFP4QTensor": modelopt,
+    "torchao NVFP4Tensor": torchao,
+}
+
+
+def compare(name, encode) -> str:
+    n_codes = n_scales = code_diff = scale_diff = decode_diff = 0
+    for seed in range(SEEDS):
+        g = torch.Generator().manual_seed(seed)
+        w = (torch.randn(ROWS, COLS, generator=g) * 0.02).to(torch.bfloat16)
+        packed, scale, gs, theirs_dec = encode(w)
+        ours_p, ours_s = fmt.quantize(w, gs)
+        n_codes += w.numel()
+        n_scales += ours_s.numel()
+        scale_diff += int((ours_s.view(torch.uint8) != scale.view(torch.uint8)).sum())
+        code_diff += int((E2M1[codes(ours_p)] != E2M1[codes(packed)]).sum())
+        ours_dec = fmt.dequantize(packed.view(torch.uint8), scale.view(torch.float8_e4m3fn), gs)
+        decode_diff += int((ours_dec != theirs_dec.float()).sum())
+    return (
+        f"| {name} | {scale_diff} / {n_scales} ({100 * scale_diff / n_scales:.3f}%) "
+        f"| {code_diff} / {n_codes} ({100 * code_diff / n_codes:.3f}%) "
+        f"| {100 * decode_diff / n_codes:.1f}% |"
+    )
+
+
+def _case(block: torch.Tensor) -> torch.Tensor:
+    """[1, 32]: a block fixing amax = 1 (global scale 2688), then the block under test."""
+    w = torch.zeros(1, 32)
+    w[0, :16] = torch.linspace(-1.0, 1.0, 16)
+    w[0, 16:] = block
+    return w.to(torch.bfloat16)
+
+
+CASES = {
+    "all-zero block": torch.zeros(16),
+    "-0.0 block": torch.full((16,), -0.0),
+    "-1e-4 next to 0.5": torch.tensor([-1e-4, 0.5] + [0.25] * 14),
+    "block of 2^-20": torch.full((16,), 2.0**-20),  # gs * amax / 6 ~ 2^-11.2 < 2^-10
+    "NaN next to 0.3": torch.tensor([float("nan")] + [0.3] * 15),
+}
+
+
+def conventions(name, encode) -> str:
+    cells = []
+    for case, block in CASES.items():
+        try:
+            packed, scale, gs, dec = encode(_case(block))
+        except Exception as exc:  # a library refusing the input is itself the answer
+            cells.append(f"refused ({type(exc).__name__})")
+            continue
+        c = codes(packed)[0, 16:]
+        sb = int(scale.view(torch.uint8)[0, 1])
+        first = int(c[0])
+        decoded = float(dec[0, 16])
+        cells.append(f"scale 0x{sb:02x}, code[0] {first:#x}, decoded[0] {decoded:g}")
+        del case
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
+def ours(w):
+    p, s = fmt.quantize(w, fmt.global_scale_from_amax(torch.nan_to_num(w.float()).abs().max()))
+    gs = fmt.global_scale_from_amax(torch.nan_to_num(w.float()).abs().max())
+    return p, s, gs, fmt.dequantize(p, s, gs)
+
+
+def main() -> None:
+    print(
+        f"weights: {SEEDS} x [{ROWS}, {COLS}] bf16, N(0, 0.02); same global scale as the encoder\n"
+    )
+    print(
+        "| encoder | block scales differing | codes differing (by value) | own float32 decode != ours |"
+    )
+    print("|---|---|---|---|")
+    for name, encode in ENCODERS.items():
+        print(compare(name, encode))
+    print("\n| encoder | " + " | ".join(CASES) + " |")
+    print("|---|" + "---|" * len(CASES))
+    for name, encode in {"ours": ours, **ENCODERS}.items():
+        print(conventions(name, encode))
+
+
+if __name__ == "__main__":
+    main()
