@@ -31,6 +31,7 @@ from kernels.platform import OPTIONAL_PACKAGES, Platform, sm_label
 
 __all__ = [
     "BACKENDS_TOKEN",
+    "ENGINE_PACKAGES",
     "CASES_GROUP",
     "KNOWN_VARIABLES",
     "LINEAR_BACKEND_OPTION",
@@ -89,7 +90,10 @@ KNOWN_VARIABLES: tuple[str, ...] = (
     "VLLM_DISABLED_KERNELS",
 )
 SelectionVariable = Literal[KNOWN_VARIABLES]  # type: ignore[valid-type]
-PackageName = Literal[OPTIONAL_PACKAGES]  # type: ignore[valid-type]
+#: Optional packages other engines probe for (vLLM >= 0.24: the Humming and B12X GEMM
+#: libraries); this project's kernels use none of them.
+ENGINE_PACKAGES: tuple[str, ...] = ("humming", "b12x")
+PackageName = Literal[OPTIONAL_PACKAGES + ENGINE_PACKAGES]  # type: ignore[valid-type]
 ActDtype = Literal["bfloat16", "float16", "float32"]
 CandidateStatus = Literal["selected", "unsupported", "cannot-implement", "disabled", "not-reached"]
 
@@ -565,13 +569,20 @@ class TargetSpec(_Strict):
 
 
 class KnownFailure(_Strict):
-    """Cells where the code under test is known to disagree with the rules it should follow.
+    """A real finding: cells where the code under test disagrees with the rules it should follow.
 
-    They are reported in their own section and do not fail the run; one that
-    starts passing does (strict), so the list cannot rot.
+    A mismatching cell is this finding when its id matches ``cells`` and what
+    the code did matches ``got`` (and the oracle's expectation ``expected``),
+    both globs over the one-line summaries the reports print (``backend
+    flashinfer-trtllm``, ``ValueError: invalid literal for int()*``). Such
+    cells are reported in their own section and do not fail the run. Strict:
+    an entry that no mismatching cell shows any more (the code was fixed, or
+    the pattern rotted) fails the run, so the list cannot rot.
     """
 
-    cells: str = Field(description="glob over cell ids (group::id also accepted)")
+    cells: str = Field("*", description="glob over cell ids (group::id also accepted)")
+    got: str = Field(description="glob over what the code did, e.g. 'backend fbgemm'")
+    expected: str = Field("*", description="glob over what the rules say it must do")
     reason: str
     upstream: str = Field(description='an issue/PR reference, or "not reported upstream"')
 

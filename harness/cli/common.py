@@ -155,14 +155,16 @@ def parse_env(items: Sequence[str] | None) -> dict[str, str]:
 
 def parse_packages(text: str | None) -> tuple[str, ...] | None:
     """``"flashinfer,fbgemm_gpu"`` -> tuple; ``""`` -> no package; ``None`` -> keep the profile's."""
+    from harness.models import ENGINE_PACKAGES
     from kernels.platform import OPTIONAL_PACKAGES
 
+    known = OPTIONAL_PACKAGES + ENGINE_PACKAGES
     if text is None:
         return None
     names = tuple(sorted({p.strip() for p in text.split(",") if p.strip()}))
-    unknown = [n for n in names if n not in OPTIONAL_PACKAGES]
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise UsageError(
-            f"--packages: unknown package {', '.join(unknown)} (known: {', '.join(OPTIONAL_PACKAGES)})"
+            f"--packages: unknown package {', '.join(unknown)} (known: {', '.join(known)})"
         )
     return names

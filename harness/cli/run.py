@@ -129,7 +129,7 @@ def run_command(args: argparse.Namespace) -> int:
         summary = write_markdown(result, table, reports / "summary.md", files, title)
         out.print(f"reports: {junit}, {summary}")
     for line in result.stale_known:
-        out.print(f"STALE {line}: remove it or fix its pattern", markup=False, style="red")
+        out.print(f"STALE {line}", markup=False, style="red")
     verdict = result.verdict()
     out.print(f"[bold {'green' if result.ok else 'red'}]{verdict}[/]")
     return 0 if result.ok else 1

@@ -239,8 +239,10 @@ class Oracle:
             )
         candidates = self._candidates(reading, platform)
         walk = _Walk(because=[self._rule_step(reading, env, candidates, platform)])
-        if reading.active is not None and reading.active.mode == "restrict" and not candidates:
-            return self._restrict_empty(reading, env, walk)
+        active = reading.active
+        if active is not None and active.mode == "restrict" and not candidates:
+            if active.on_empty == "error":
+                return self._restrict_empty(reading, env, walk)
         for name in candidates:
             self._consult(name, reading, platform, layer, mocks or {}, walk)
         rule_id = reading.active.rule if reading.active else self.precedence.auto.rule

@@ -3,9 +3,10 @@
 The :class:`Runner` turns each cell into a :class:`~harness.targets.Query`
 (the profile's fake platform, the cell's variables, its layer and mocks),
 asks the target what its selection does, and compares that with the oracle's
-expectation (and the golden case's, for cases). Cells listed as known
-failures in the matrix are reported on their own and do not fail the run; a
-known failure that starts passing, or that matches no cell, does.
+expectation (and the golden case's, for cases). Mismatches that are a
+known failure of the matrix (a real finding: matching cell id, actual and
+expected outcome) are reported on their own and do not fail the run; a known
+failure that no cell shows any more does.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def clean_environment() -> Iterator[None]:
 
 @dataclasses.dataclass
 class RunResult:
-    """Every cell's result, and the known failures that matched no cell."""
+    """Every cell's result, and the known failures that no cell showed."""
 
     results: list[CellResult]
     seconds: float
@@ -85,9 +86,12 @@ class RunResult:
         )
 
 
-def matches(known: KnownFailure, cell: Cell) -> bool:
-    return fnmatch.fnmatchcase(cell.id, known.cells) or fnmatch.fnmatchcase(
-        cell.nodeid, known.cells
+def matches(known: KnownFailure, cell: Cell, expected: Expected, actual: Outcome) -> bool:
+    """Is this mismatch the finding ``known`` describes?"""
+    return (
+        (fnmatch.fnmatchcase(cell.id, known.cells) or fnmatch.fnmatchcase(cell.nodeid, known.cells))
+        and fnmatch.fnmatchcase(actual.summary(), known.got)
+        and fnmatch.fnmatchcase(expected.summary(), known.expected)
     )
 
 
@@ -149,13 +153,12 @@ class Runner:
                     for p in compare(expected, via_init, self.matrix)
                     + golden_problems(cell.golden, expected, via_init, oracle_side=False)
                 ]
-        known = next((k for k in self.matrix.known_failures if matches(k, cell)), None)
-        if known is not None and not problems:
-            problems = [
-                f"listed as a known failure ({known.reason}; {known.upstream}) but the code now "
-                f"agrees with the matrix: remove the entry at {self._known_location(known)}"
-            ]
-            known = None
+        known = None
+        if problems:
+            known = next(
+                (k for k in self.matrix.known_failures if matches(k, cell, expected, actual)),
+                None,
+            )
         if not problems:
             return CellResult(cell, expected, actual, ())
         platform = self.platform(cell).describe()
@@ -168,10 +171,6 @@ class Runner:
             self._rules(expected, actual),
             known,
         )
-
-    def _known_location(self, known: KnownFailure) -> str:
-        index = self.matrix.known_failures.index(known)
-        return str(self.matrix.where("known_failure", str(index)))
 
     def _rules(self, expected: Expected, actual: Outcome) -> tuple[str, ...]:
         """The matrix rules behind a mismatch: the precedence rule, then each support
@@ -214,10 +213,12 @@ class Runner:
             results = [self.check(cell) for cell in cells]
         stale = []
         if everything:
+            shown = {id(r.known) for r in results if r.known is not None}
             for index, known in enumerate(self.matrix.known_failures):
-                if not any(matches(known, c) for c in cells):
+                if id(known) not in shown:
                     stale.append(
-                        f"known failure {known.cells!r} at "
-                        f"{self.matrix.where('known_failure', str(index))} matches no cell"
+                        f"known failure at {self.matrix.where('known_failure', str(index))} "
+                        f"(got {known.got!r}: {known.reason}) is shown by no cell any more: "
+                        "the code was fixed or the entry no longer matches; remove or fix it"
                     )
         return RunResult(results, time.perf_counter() - start, self.target.describe(), stale)
