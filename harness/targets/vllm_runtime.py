@@ -274,8 +274,9 @@ class Outcome:
     ``kernel`` is the class name of the returned kernel instance, or ``None`` when the call
     raised; then ``error_type`` and ``error`` hold the exception's type name and message.
     ``logs`` holds ``(level, message)`` for every record at INFO or above that vLLM's loggers
-    emitted during the call; ``warnings`` the Python warnings (vLLM's deprecated variables
-    warn through ``warnings.warn``) as ``(category, message)``.
+    emitted during the call; ``warnings`` the Python warnings emitted during the call when one
+    of vLLM's deprecated selection variables is set (vLLM warns about those through
+    ``warnings.warn``), as ``(category, message)``.
     """
 
     kernel: str | None
@@ -444,7 +445,8 @@ class VllmRuntime:
     :class:`ReleaseLine` name: ``"0.20"``, ``"0.22"`` or ``"0.33"``), ``kernel_classes`` (class
     name -> class, every concrete NVFP4 linear kernel the release defines), ``selection_signature``
     (``"()"`` or ``"(use_a16: bool = False)"``), ``accepts_use_a16``, ``selection_variables``
-    (the ``envs.VLLM_*`` names the function reads), ``has_linear_backend`` and
+    (the ``envs.VLLM_*`` names the function reads), ``deprecated_variables`` (those of them
+    vLLM's ``envs`` reads through its ``deprecated_env`` wrapper), ``has_linear_backend`` and
     ``linear_backends`` (the values vLLM's ``KernelConfig.linear_backend`` accepts),
     ``linear_backend_kernels`` (value -> NVFP4 class names it keeps), ``gemm_backend_kernels``
     (``VLLM_NVFP4_GEMM_BACKEND`` value -> class name, 0.20-0.23), ``mutant`` and ``rule`` (the
@@ -491,6 +493,12 @@ class VllmRuntime:
         )
         self._clear_variables = tuple(
             dict.fromkeys(self.selection_variables + HISTORICAL_SELECTION_VARIABLES)
+        )
+        getters = getattr(envs_module, "environment_variables", {})
+        self.deprecated_variables: tuple[str, ...] = tuple(
+            name
+            for name in self.selection_variables
+            if getattr(getters.get(name), "__qualname__", "").startswith("deprecated_env")
         )
 
         self.kernel_classes: dict[str, type] = self._find_kernel_classes()
@@ -563,7 +571,7 @@ class VllmRuntime:
         )
 
     def _find_kernel_classes(self) -> dict[str, type]:
-        base = getattr(self._kernels, "NvFp4LinearKernel")
+        base = self._kernels.NvFp4LinearKernel
         found: dict[str, type] = {}
 
         def consider(obj: object) -> None:
@@ -617,7 +625,7 @@ class VllmRuntime:
         ``prioritize_humming``), vLLM's reordering for that capability is applied.
         """
         self._check_device(device)
-        table = getattr(self._kernels, "_POSSIBLE_NVFP4_KERNELS")
+        table = self._kernels._POSSIBLE_NVFP4_KERNELS
         kernels = list(table.get(self._device_enums[device], []))
         reorder = getattr(self._kernels, "prioritize_humming", None)
         if capability is not None and reorder is not None:
@@ -725,7 +733,9 @@ class VllmRuntime:
                 or not isinstance(verdict[0], bool)
                 or not (verdict[1] is None or isinstance(verdict[1], str))
             ):
-                raise ValueError(f"mock_support: {name}: expected (bool, str | None), got {verdict!r}")
+                raise ValueError(
+                    f"mock_support: {name}: expected (bool, str | None), got {verdict!r}"
+                )
             patches.append((cls, cls.__dict__.get("is_supported"), verdict))
         try:
             for cls, _old, verdict in patches:
@@ -797,13 +807,18 @@ class VllmRuntime:
 
     # -- the call -----------------------------------------------------------------------------
 
-    def select(self, use_a16: bool = False, linear_backend: str | None = None) -> Outcome:
+    def select(
+        self, use_a16: bool = False, linear_backend: str | None = None, *, logs: bool = True
+    ) -> Outcome:
         """Call the release's ``init_nvfp4_linear_kernel`` (or the mutant) once.
 
         ``use_a16`` is passed only where the function takes it (0.23+); ``True`` on an older
         release is a ``ValueError``. ``linear_backend`` is what ``--linear-backend`` would be
         (0.22+; one of :attr:`linear_backends`); ``None`` leaves vLLM's own
         ``_get_linear_backend`` in place, which answers ``"auto"`` outside an engine.
+        ``logs=False`` skips clearing vLLM's once-only log caches and capturing the records
+        (``Outcome.logs`` is then empty): the choice is the same, the call about three times
+        cheaper, since creating log records is most of its cost.
         """
         if use_a16 and not self.accepts_use_a16:
             raise ValueError(
@@ -822,25 +837,33 @@ class VllmRuntime:
                 )
             old_backend = kernels._get_linear_backend
             kernels._get_linear_backend = _constant(linear_backend)
-        for cache in self._once_caches:
-            cache.cache_clear()
         lines: list[tuple[str, str]] = []
         capture = self._capture
-        capture.lines = lines
+        if logs:
+            for cache in self._once_caches:
+                cache.cache_clear()
+            capture.lines = lines
+        # vLLM's deprecated variables warn through warnings.warn when they are set; recording
+        # costs several microseconds, so it is armed only when one of them is in the
+        # environment (other warnings take Python's normal route).
+        environ = os.environ
+        record = any(name in environ for name in self.deprecated_variables)
         caught: list[warnings.WarningMessage] = []
+        outcome_error: Exception | None = None
+        kernel = None
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            with warnings.catch_warnings(record=True) if record else _NO_RECORDING as recorded:
+                if record:
+                    warnings.simplefilter("always")
                 try:
                     if self.accepts_use_a16:
                         kernel = self._select_fn(use_a16=use_a16)
                     else:
                         kernel = self._select_fn()
                 except Exception as exc:  # the outcome of the cell, not a failure here
-                    outcome_error: Exception | None = exc
-                    kernel = None
-                else:
-                    outcome_error = None
+                    outcome_error = exc
+                if recorded is not None:
+                    caught = recorded
         finally:
             capture.lines = None
             if old_backend is not None:
@@ -851,9 +874,9 @@ class VllmRuntime:
                 kernel=None,
                 error_type=type(outcome_error).__name__,
                 error=str(outcome_error),
+                raised_in=_raising_module(outcome_error),
                 logs=tuple(lines),
                 warnings=caught_pairs,
-                raised_in=_raising_module(outcome_error),
             )
         return Outcome(kernel=type(kernel).__name__, logs=tuple(lines), warnings=caught_pairs)
 
@@ -932,6 +955,9 @@ class VllmRuntime:
         return sites
 
 
+_NO_RECORDING = contextlib.nullcontext(None)
+
+
 def _raising_module(exc: BaseException) -> str | None:
     """The module of the innermost ``vllm`` frame in ``exc``'s traceback."""
     found = None
@@ -1008,16 +1034,22 @@ _SELFTEST_MACHINES = (
 
 def _timed_select(
     runtime: VllmRuntime, machine: _Machine, env: Mapping[str, str], repeat: int
-) -> tuple[Outcome, float]:
+) -> tuple[Outcome, float, float]:
+    """The outcome of one cell and the median time of a call, with and without log capture."""
     runtime.set_platform(machine.device, machine.capability)
     with runtime.env(env), runtime.real_support(machine.packages):
         outcome = runtime.select()
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            runtime.select()
-            times.append(time.perf_counter() - start)
-    return outcome, statistics.median(times) * 1e6
+        medians = []
+        for logs in (True, False):
+            times = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                again = runtime.select(logs=logs)
+                times.append(time.perf_counter() - start)
+            if not again.same_choice(outcome):
+                raise AssertionError(f"{machine.name} {env}: a repeated call chose differently")
+            medians.append(statistics.median(times) * 1e6)
+    return outcome, medians[0], medians[1]
 
 
 def selftest(repeat: int = 200, out: typing.TextIO = sys.stdout) -> int:
@@ -1059,14 +1091,15 @@ def selftest(repeat: int = 200, out: typing.TextIO = sys.stdout) -> int:
         envs.append({"VLLM_USE_FBGEMM": "1"})
     before = dict(os.environ)
     say()
-    say(f"{'machine':9} {'env':24} {'vLLM':34} {'vllm-39129 mutant':34} {'us/call':>8}")
+    say("us/call: median of one selection call, with the log capture / without (logs=False)")
+    say(f"{'machine':9} {'env':24} {'vLLM':34} {'vllm-39129 mutant':34} {'us/call':>13}")
     for machine in _SELFTEST_MACHINES:
         for env in envs:
-            real, real_us = _timed_select(runtime, machine, env, repeat)
-            mut, mut_us = _timed_select(mutant, machine, env, repeat)
+            real, real_us, real_quiet_us = _timed_select(runtime, machine, env, repeat)
+            mut, _mut_us, _mut_quiet_us = _timed_select(mutant, machine, env, repeat)
             label = ",".join(f"{k}={v}" for k, v in env.items()) or "(default)"
             say(f"{machine.name:9} {label:24} {real.summary()[:34]:34} "
-                f"{mut.summary()[:34]:34} {real_us:8.1f}")
+                f"{mut.summary()[:34]:34} {real_us:6.1f} /{real_quiet_us:5.1f}")
             bi = env.get("VLLM_BATCH_INVARIANT") == "1"
             cell = f"{machine.name} {label}"
             if bi and real.same_choice(mut):
@@ -1084,18 +1117,44 @@ def selftest(repeat: int = 200, out: typing.TextIO = sys.stdout) -> int:
     if dict(os.environ) != before:
         failures.append("os.environ changed across the cells")
 
+    b200 = _SELFTEST_MACHINES[0]
+    runtime.set_platform(b200.device, b200.capability)
+    with runtime.env({"VLLM_BATCH_INVARIANT": "1"}), runtime.real_support(b200.packages):
+        shown = runtime.select()
+        bare = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            runtime._real_select()
+            bare.append(time.perf_counter() - t0)
+    say(f"\nlog lines of b200 VLLM_BATCH_INVARIANT=1 (vLLM {runtime.version}):")
+    for level, message in shown.logs:
+        say(f"  {level}: {message}")
+    say(f"vLLM's function called directly (no runtime, once-only caches warm): "
+        f"{statistics.median(bare) * 1e6:.1f} us/call")
+    for name in runtime.deprecated_variables:
+        value = "emulation" if name == "VLLM_NVFP4_GEMM_BACKEND" else "1"
+        with runtime.env({name: value}), runtime.real_support(b200.packages):
+            warned = runtime.select()
+        say(f"b200 {name}={value} -> {warned.summary()}; warnings: "
+            f"{'; '.join(f'{c}: {m}' for c, m in warned.warnings) or '(none)'}")
+        if not warned.warnings:
+            failures.append(f"{name} is deprecated in envs.py but no warning was captured")
+
     # Mocked support: only Emulation supported -> the selection can only pick Emulation.
     runtime.set_platform("cuda", (10, 0))
     verdicts: dict[str, tuple[bool, str | None]] = {
         name: (name == "EmulationNvFp4LinearKernel", None if name.startswith("Emul") else "mocked")
         for name in runtime.kernel_classes
     }
-    originals = {name: vars(cls).get("is_supported") for name, cls in runtime.kernel_classes.items()}
+    originals = {
+        name: vars(cls).get("is_supported") for name, cls in runtime.kernel_classes.items()
+    }
     with runtime.env({}), runtime.mock_support(verdicts):
         mocked = runtime.select()
     say(f"\nmocked: every class unsupported but Emulation, sm100 -> {mocked.summary()}")
     if mocked.kernel != "EmulationNvFp4LinearKernel":
-        failures.append(f"mocked support: expected the only supported class, got {mocked.summary()}")
+        failures.append(f"mocked support: expected Emulation, the only supported class, got "
+                        f"{mocked.summary()}")
     for name, cls in runtime.kernel_classes.items():
         if vars(cls).get("is_supported") is not originals[name]:
             failures.append(f"mock_support did not restore {name}.is_supported")
