@@ -136,18 +136,22 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _print_known(out: object, result: object) -> None:
-    """The known failures: cells where the code is known to disagree with its rules."""
+    """The known failures, one row per finding (every cell is in the reports)."""
     known = result.known  # type: ignore[attr-defined]
     if not known:
         return
+    groups: dict[int, list[object]] = {}
+    for r in known:
+        groups.setdefault(id(r.known), []).append(r)
     table = Table(
-        title=f"Known failures ({len(known)}): the code disagrees with the rules it should follow",
+        title=f"Known failures: {len(known)} cells where the code disagrees with the rules it "
+        f"should follow ({len(groups)} findings; every cell in the reports)",
         title_justify="left",
     )
-    for col in ("cell", "rules say", "code does", "why", "upstream"):
+    for col in ("code does", "cells", "for example", "why", "upstream"):
         table.add_column(col, overflow="fold")
-    for r in known:
-        table.add_row(
-            r.cell.id, r.expected.summary(), r.actual.summary(), r.known.reason, r.known.upstream
-        )
+    for rows in groups.values():
+        finding = rows[0].known  # type: ignore[attr-defined]
+        examples = ", ".join(r.cell.id for r in rows[:3])  # type: ignore[attr-defined]
+        table.add_row(finding.got, str(len(rows)), examples, finding.reason, finding.upstream)
     out.print(table)  # type: ignore[attr-defined]

@@ -27,9 +27,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def target():
+    """The vllm target, with vLLM imported (once: importing it sets a few torch variables
+    in ``os.environ``, which must happen before any test's environment snapshot)."""
     from harness.targets import get_target
 
-    return get_target("vllm")
+    target = get_target("vllm")
+    assert target.runtime.version == target.version()
+    return target
 
 
 @pytest.fixture(scope="session")
