@@ -80,9 +80,8 @@ def modelopt(w: torch.Tensor):
 
 
 def torchao(w: torch.Tensor):
-    from torchao.prototype.mx_formats.nvfp4_tensor import NVFP4Tensor, per_tensor_amax_to_scale
-
     from torchao.prototype.mx_formats.kernels import f4_unpacked_to_f32, unpack_uint4
+    from torchao.prototype.mx_formats.nvfp4_tensor import NVFP4Tensor, per_tensor_amax_to_scale
 
     pts = per_tensor_amax_to_scale(torch.nan_to_num(w.float(), nan=0.0).abs().amax())
     t = NVFP4Tensor.to_nvfp4(w.contiguous(), per_tensor_scale=pts)
