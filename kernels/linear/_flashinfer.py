@@ -23,8 +23,9 @@ Facts from FlashInfer (``flashinfer/gemm/gemm_base.py`` ``mm_fp4``,
   block_size=16, use_8x4_sf_layout=False, backend=...)``: ``a`` ``[M, K/2]``,
   ``b`` ``[K/2, N]`` column-major (our ``[N, K/2]`` weight transposed), block
   scales as float8_e4m3fn or uint8 (``b_descale`` transposed likewise),
-  ``alpha`` a float32 scalar tensor (``1 / (gs_a * gs_b)``), output bf16 or
-  fp16 (``trtllm``: bf16 only).
+  ``alpha`` a float32 scalar tensor (the product of the two decode factors:
+  ``1 / (gs_a * gs_b)``, or the checkpoint's stored factors multiplied,
+  ``NvFp4LinearLayer.output_scale``), output bf16 or fp16 (``trtllm``: bf16 only).
 * cutlass and cudnn take both operands' scales in the 128x4 layout, weights
   padded as for CUTLASS (vLLM pads N and K to 32; we pad K to 64, see above).
 * trtllm takes the weight "shuffled" for its epilogue tile of 128 rows:

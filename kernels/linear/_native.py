@@ -74,21 +74,26 @@ def check_w4a4_layer(backend: str, config: NvFp4LinearConfig, layer: NvFp4Linear
 
 
 def global_scales(layer: NvFp4LinearLayer) -> dict[str, torch.Tensor]:
-    """FP32 ``[1]`` tensors derived from the layer's two quantization multipliers.
+    """FP32 ``[1]`` tensors derived from the layer's global scales.
 
-    Our global scales *multiply* before quantization (``448 * 6 / amax``), so
-    the GEMM's decode factors are their reciprocals and the epilogue factor is
-    ``alpha = 1 / (input_global_scale * weight_global_scale)``. Computed once
-    here so the forward does no host synchronisation.
+    ``input_global_scale`` is the multiplier that quantizes the activations.
+    The GEMM's decode factors are the layer's
+    (:meth:`~kernels.linear.base.NvFp4LinearLayer.decode_scales`): a
+    checkpoint's stored decode factor as stored, else the float32 reciprocal of
+    our multiplier (``448 * 6 / amax``). The epilogue factor ``alpha`` is
+    :meth:`~kernels.linear.base.NvFp4LinearLayer.output_scale`, their exact
+    product rounded once (``f_in * f_w`` for two stored factors, ``1 / (gs_in *
+    gs_w)`` for two multipliers). Computed once here so the forward does no
+    host synchronisation.
     """
     assert layer.input_global_scale is not None  # check_w4a4_layer ran first
-    in_gs = layer.input_global_scale.reshape(1).float()
-    w_gs = layer.weight_global_scale.reshape(1).float()
+    weight_decode, input_decode = layer.decode_scales()
+    assert input_decode is not None
     return {
-        "input_global_scale": in_gs,
-        "input_decode_scale": 1.0 / in_gs,
-        "weight_decode_scale": 1.0 / w_gs,
-        "alpha": 1.0 / (in_gs * w_gs),
+        "input_global_scale": layer.input_global_scale.reshape(1).float(),
+        "input_decode_scale": input_decode.reshape(1).float(),
+        "weight_decode_scale": weight_decode.reshape(1).float(),
+        "alpha": layer.output_scale().reshape(1),
     }
 
 

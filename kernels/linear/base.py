@@ -98,6 +98,16 @@ class NvFp4LinearLayer:
         input_global_scale: float32 scalar, the *static* activation multiplier,
             or ``None`` for a weight-only checkpoint.
         bias: ``[N]`` or ``None``.
+        weight_decode_scale: float32 scalar or ``None``: the decode factor
+            ``f`` as the checkpoint stores it (ModelOpt ``weight_scale_2``,
+            torchao ``per_tensor_scale``), for checkpoints that store one. When
+            set, ``weight_global_scale`` must be its float32 reciprocal (what
+            quantizes) and every decode multiplies by ``f`` itself, so decoded
+            values are the checkpoint's ``code * block_scale * f``, correctly
+            rounded. ``None``: the decode divides by ``weight_global_scale``.
+        input_decode_scale: the same for the activations (ModelOpt
+            ``input_scale``, torchao ``act_per_tensor_scale``); only with an
+            ``input_global_scale``.
         prepared: tensors a backend derived in ``process_weights`` (swizzled
             scales, padded or shuffled weights, ...), keyed by name.
         processed_by: registry name of the backend that prepared the layer.
@@ -108,6 +118,8 @@ class NvFp4LinearLayer:
     weight_global_scale: torch.Tensor
     input_global_scale: torch.Tensor | None
     bias: torch.Tensor | None = None
+    weight_decode_scale: torch.Tensor | None = None
+    input_decode_scale: torch.Tensor | None = None
     prepared: dict[str, Any] = dataclasses.field(default_factory=dict)
     processed_by: str | None = None
 
@@ -136,6 +148,19 @@ class NvFp4LinearLayer:
             self.input_global_scale = fmt.check_global_scale(
                 self.input_global_scale, "input_global_scale"
             ).to(self.weight.device)
+        if self.weight_decode_scale is not None:
+            self.weight_decode_scale = _decode_scale_of(
+                self.weight_decode_scale, self.weight_global_scale, "weight"
+            )
+        if self.input_decode_scale is not None:
+            if self.input_global_scale is None:
+                raise FormatError(
+                    "input_decode_scale is set but input_global_scale is None: a weight-only "
+                    "layer has no input scale"
+                )
+            self.input_decode_scale = _decode_scale_of(
+                self.input_decode_scale, self.input_global_scale, "input"
+            )
         if self.bias is not None:
             check_bias(self.bias, n, self.weight.device)
 
@@ -162,8 +187,65 @@ class NvFp4LinearLayer:
         )
 
     def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """``[N, K]`` weight in ``dtype`` (the format reference)."""
+        """``[N, K]`` weight in ``dtype`` (the format reference).
+
+        ``code * block_scale * weight_decode_scale`` when the checkpoint stored
+        a decode factor, ``code * block_scale / weight_global_scale``
+        otherwise; either is rounded once to float32 (then cast to ``dtype``).
+        """
+        if self.weight_decode_scale is not None:
+            return fmt.dequantize(
+                self.weight, self.weight_scale, dtype=dtype, decode_scale=self.weight_decode_scale
+            )
         return fmt.dequantize(self.weight, self.weight_scale, self.weight_global_scale, dtype)
+
+    def decode_scales(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """float32 ``(weight, input)`` factors a GEMM multiplies each operand's decode by.
+
+        The stored decode factor where the checkpoint has one, else the float32
+        reciprocal of the multiplier; ``input`` is ``None`` for a weight-only
+        layer. For a GEMM that takes the two separately (PyTorch's
+        ``scaled_mm``); one that takes a single factor uses :meth:`output_scale`.
+        """
+        one = torch.tensor(1.0, dtype=torch.float32, device=self.weight.device)
+        weight = (
+            self.weight_decode_scale
+            if self.weight_decode_scale is not None
+            else one / self.weight_global_scale
+        )
+        if self.input_global_scale is None:
+            return weight, None
+        inp = (
+            self.input_decode_scale
+            if self.input_decode_scale is not None
+            else one / self.input_global_scale
+        )
+        return weight, inp
+
+    def output_scale(self) -> torch.Tensor:
+        """The GEMM epilogue factor (alpha): a float32 scalar tensor on the weight's device.
+
+        The exact product of the weight's and the input's decode factors (the
+        weight's alone for W4A16), rounded once to float32: a stored decode
+        factor ``f`` multiplies and a multiplier ``gs`` divides, so
+        ``f_w * f_in``, ``1 / (gs_w * gs_in)``, ``f_w / gs_in`` or
+        ``f_in / gs_w``. Evaluated in float64, where the products of two
+        float32 values are exact and the one division is rounded to 53 bits
+        before float32 (innocuous double rounding: 53 >= 2 * 24 + 2). For two
+        stored factors this is the float32 product ``f_w * f_in`` itself.
+        """
+        device = self.weight.device
+        num = torch.ones((), dtype=torch.float64, device=device)
+        den = torch.ones((), dtype=torch.float64, device=device)
+        for multiplier, decode in (
+            (self.weight_global_scale, self.weight_decode_scale),
+            (self.input_global_scale, self.input_decode_scale),
+        ):
+            if decode is not None:
+                num = num * decode.double()
+            elif multiplier is not None:
+                den = den * multiplier.double()
+        return (num / den).float()
 
     def to(self, device: torch.device | str) -> NvFp4LinearLayer:
         """A copy on ``device`` (unprocessed: ``prepared`` is dropped)."""
@@ -175,6 +257,12 @@ class NvFp4LinearLayer:
             if self.input_global_scale is None
             else self.input_global_scale.to(device),
             bias=None if self.bias is None else self.bias.to(device),
+            weight_decode_scale=None
+            if self.weight_decode_scale is None
+            else self.weight_decode_scale.to(device),
+            input_decode_scale=None
+            if self.input_decode_scale is None
+            else self.input_decode_scale.to(device),
         )
 
     # --- constructors -------------------------------------------------------
@@ -233,20 +321,39 @@ class NvFp4LinearLayer:
 
         ModelOpt stores *dequantization* factors: ``weight_scale_2`` (=
         ``amax(W) / (448 * 6)``) and ``input_scale`` (the same for activations,
-        absent for weight-only exports). Fused partitions (q/k/v, gate/up)
-        store one factor per partition; like inference engines we take the max.
+        absent for weight-only exports). They are kept as stored
+        (``weight_decode_scale``, ``input_decode_scale``), so the weight
+        decodes to ModelOpt's ``code * weight_scale * weight_scale_2`` exactly;
+        their float32 reciprocals are the multipliers that quantize. Fused
+        partitions (q/k/v, gate/up) store one factor per partition; like
+        inference engines we take the max.
         Keys: ``{prefix}weight`` (uint8), ``{prefix}weight_scale`` (e4m3),
         ``{prefix}weight_scale_2``, ``{prefix}input_scale``, ``{prefix}bias``.
         """
         get = _getter(tensors, prefix, "ModelOpt")
-        w_scale_2 = get("weight_scale_2").float().max()
+        w_decode = fmt.check_global_scale(
+            get("weight_scale_2").float().max(), f"ModelOpt {prefix}weight_scale_2"
+        )
         input_scale = get("input_scale", required=False)
+        in_decode = (
+            None
+            if input_scale is None
+            else fmt.check_global_scale(
+                input_scale.float().max(), f"ModelOpt {prefix}input_scale"
+            )
+        )
         return cls(
             weight=get("weight"),
             weight_scale=get("weight_scale"),
-            weight_global_scale=1.0 / w_scale_2,
-            input_global_scale=None if input_scale is None else 1.0 / input_scale.float().max(),
+            weight_global_scale=fmt.decode_scale_reciprocal(
+                w_decode, f"ModelOpt {prefix}weight_scale_2"
+            ),
+            input_global_scale=None
+            if in_decode is None
+            else fmt.decode_scale_reciprocal(in_decode, f"ModelOpt {prefix}input_scale"),
             bias=get("bias", required=False),
+            weight_decode_scale=w_decode,
+            input_decode_scale=in_decode,
         )
 
     @classmethod
@@ -281,9 +388,11 @@ class NvFp4LinearLayer:
         ``[N, K // 2]``, low nibble first; a transposed view is made contiguous),
         ``scale`` (e4m3 ``[N, K // 16]``, or the 128x4 swizzled bytes when
         ``is_swizzled_scales``), ``block_size`` (16), ``per_tensor_scale`` and
-        ``act_per_tensor_scale``: *decode* factors (``amax / (448 * 6)``), whose
-        reciprocals are our multipliers; ``None`` for ``per_tensor_scale`` is
-        single-level scaling (multiplier 1).
+        ``act_per_tensor_scale``: *decode* factors (``amax / (448 * 6)``), kept
+        as stored (``weight_decode_scale``, ``input_decode_scale``: the weight
+        decodes to torchao's ``code * scale * per_tensor_scale`` exactly), whose
+        float32 reciprocals are our multipliers; ``None`` for
+        ``per_tensor_scale`` is single-level scaling (multiplier 1).
 
         A tensor that quantizes activations (``act_quant_kwargs`` set) must carry
         a static ``act_per_tensor_scale``: with a dynamic per-tensor activation
@@ -325,15 +434,42 @@ class NvFp4LinearLayer:
                 "(act_per_tensor_scale is None); a W4A4 layer needs a static input scale: "
                 "calibrate one (act_per_tensor_scale) before loading"
             )
+        w_f = (
+            None
+            if w_decode is None
+            else fmt.check_global_scale(w_decode.float(), "torchao per_tensor_scale")
+        )
+        a_f = (
+            None
+            if a_decode is None
+            else fmt.check_global_scale(a_decode.float(), "torchao act_per_tensor_scale")
+        )
         return cls(
             weight=packed,
             weight_scale=scale,
             weight_global_scale=torch.tensor(1.0)
-            if w_decode is None
-            else 1.0 / w_decode.float().reshape(()),
-            input_global_scale=None if a_decode is None else 1.0 / a_decode.float().reshape(()),
+            if w_f is None
+            else fmt.decode_scale_reciprocal(w_f, "torchao per_tensor_scale"),
+            input_global_scale=None
+            if a_f is None
+            else fmt.decode_scale_reciprocal(a_f, "torchao act_per_tensor_scale"),
             bias=bias,
+            weight_decode_scale=w_f,
+            input_decode_scale=a_f,
         )
+
+
+def _decode_scale_of(decode: Any, multiplier: torch.Tensor, what: str) -> torch.Tensor:
+    """Validate a stored decode factor against the layer's multiplier (its float32 reciprocal)."""
+    f = fmt.check_global_scale(decode, f"{what}_decode_scale").to(multiplier.device)
+    expected = fmt.decode_scale_reciprocal(f, f"{what}_decode_scale")
+    if not torch.equal(multiplier, expected):
+        raise FormatError(
+            f"{what}_global_scale {float(multiplier)!r} is not the float32 reciprocal of "
+            f"{what}_decode_scale {float(f)!r} (1 / {what}_decode_scale = {float(expected)!r}): "
+            f"a layer that keeps a stored decode factor quantizes with its reciprocal"
+        )
+    return f
 
 
 def _getter(tensors: Mapping[str, torch.Tensor], prefix: str, what: str):

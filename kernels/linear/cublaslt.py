@@ -11,12 +11,14 @@ The call (PyTorch ``aten/src/ATen/native/cuda/ScaledBlas.cpp``, ``test/test_scal
 * ``torch.nn.functional.scaled_mm`` (public from torch 2.10) with, per
   operand, the two-level NVFP4 recipe ``[BlockWise1x16, TensorWise]``,
   swizzles ``[SWIZZLE_32_4_4, NO_SWIZZLE]`` and scales ``[block_e4m3,
-  decode_fp32]``. The two FP32 *decode* factors are multiplied into cuBLASLt's
-  alpha, so the global scales are applied inside the GEMM.
+  decode_fp32]``. The two FP32 *decode* factors (a checkpoint's stored ones
+  as stored, else the reciprocals of our multipliers:
+  ``NvFp4LinearLayer.decode_scales``) are multiplied into cuBLASLt's alpha, so
+  the global scales are applied inside the GEMM.
 * otherwise ``torch._scaled_mm`` (torch >= 2.8): block scales only; we ask
   for a float32 result (the unscaled FP4 product reaches ``(6 * 448)**2 * K``,
-  beyond float16) and apply ``alpha`` afterwards, as torchao's NVFP4 tensor
-  does.
+  beyond float16) and apply ``alpha`` (``NvFp4LinearLayer.output_scale``)
+  afterwards, as torchao's NVFP4 tensor does.
 
 Operands: ``mat_a`` the activation codes ``[M, K/2]`` row-major, ``mat_b`` the
 weight ``[K/2, N]`` column-major (the transpose of our ``[N, K/2]`` weight),

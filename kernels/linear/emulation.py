@@ -1,8 +1,10 @@
 """``emulation``: NVFP4 linear in pure torch, on any device. The reference and last resort.
 
-W4A4: each activation row is quantized and dequantized with the *static*
-input global scale (row-local, so rows never see each other), the weight is
-dequantized exactly as the format defines, and the product runs in float32.
+W4A4: each activation row is quantized with the *static* input global scale
+and dequantized (row-local, so rows never see each other), the weight is
+dequantized exactly as the format defines (multiplying by a checkpoint's
+stored decode factor where it has one, :class:`~kernels.linear.base.NvFp4LinearLayer`),
+and the product runs in float32.
 Weight-only (W4A16) layers skip the activation round trip.
 
 Batch invariance: the float32 matmul is always fed tiles of exactly
@@ -50,13 +52,25 @@ class EmulationNvFp4LinearKernel(NvFp4LinearKernel):
     ) -> torch.Tensor:
         lut = layer.prepared["lut"]
         w = fmt.dequantize_raw(
-            layer.weight, layer.weight_scale, layer.weight_global_scale, torch.float32, lut=lut
+            layer.weight,
+            layer.weight_scale,
+            layer.weight_global_scale,
+            torch.float32,
+            lut=lut,
+            decode_scale=layer.weight_decode_scale,
         )
         if layer.input_global_scale is None:
             a = x2d.float()
         else:
             packed, scale = fmt.quantize_raw(x2d, layer.input_global_scale)
-            a = fmt.dequantize_raw(packed, scale, layer.input_global_scale, torch.float32, lut=lut)
+            a = fmt.dequantize_raw(
+                packed,
+                scale,
+                layer.input_global_scale,
+                torch.float32,
+                lut=lut,
+                decode_scale=layer.input_decode_scale,
+            )
         out = tiled_matmul(a, w.t())
         if bias is not None:
             out = out + bias.float()

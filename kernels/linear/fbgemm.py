@@ -16,7 +16,9 @@ benchmark; vLLM's ``FbgemmNvFp4LinearKernel``):
   round_up(K/16, 4)]`` in the 128x4 swizzled layout;
 * GEMM: ``f4f4bf16(XQ [M, K/2], WQ [N, K/2], x_scale, w_scale,
   global_scale=alpha)`` with both scales swizzled and flattened to uint8, and
-  ``alpha = 1 / (gs_x * gs_w)``; returns bf16 ``[M, N]``. Older schemas take
+  ``alpha`` the product of the two decode factors (``1 / (gs_x * gs_w)``, or
+  the checkpoint's stored factors multiplied: ``NvFp4LinearLayer.output_scale``);
+  returns bf16 ``[M, N]``. Older schemas take
   ``use_mx`` (``False`` selects NVFP4), newer ones pick NVFP4 whenever
   ``global_scale`` is given and have no ``use_mx``: the keyword is passed only
   when the installed schema has it.

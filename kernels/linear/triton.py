@@ -100,20 +100,21 @@ class TritonNvFp4LinearKernel(NvFp4LinearKernel):
         n, k = layer.out_features, layer.in_features
         plan = plan_for(n, k)
         path = "dequant" if layer.weight_only else self.path_for(self.platform)
-        w_gs = layer.weight_global_scale.to(torch.float32)
         in_gs: float | None = None
-        denom = w_gs
         if layer.input_global_scale is not None:
-            in_gs_t = layer.input_global_scale.to(torch.float32)
-            in_gs, denom = float(in_gs_t), w_gs * in_gs_t
+            in_gs = float(layer.input_global_scale.to(torch.float32))
+        # The product of the two decode factors, rounded once to float32
+        # (NvFp4LinearLayer.output_scale: a checkpoint's stored decode factors
+        # multiply, our multipliers divide).
+        output_scale = layer.output_scale()
         weights: LinearWeights | DequantWeights
         if path == "dot_scaled":
             weights = pack_linear_weights(layer.weight, layer.weight_scale, plan.block_k)
-            alpha = float(torch.tensor(1.0, dtype=torch.float32, device=device) / denom)
+            alpha = float(output_scale)
         else:
             weights = pack_dequant_weights(layer.weight, layer.weight_scale, plan.block_k)
-            # the decoded weight carries a factor 2**-8 (kernels.gemm.layout)
-            alpha = float(torch.tensor(256.0, dtype=torch.float32, device=device) / denom)
+            # the decoded weight carries a factor 2**-8 (kernels.gemm.layout); times 2**8 is exact
+            alpha = float(output_scale * 256.0)
         layer.prepared.update(path=path, plan=plan, weights=weights, alpha=alpha, input_scale=in_gs)
         layer.processed_by = self.name
 

@@ -10,18 +10,23 @@ Layout of one NVFP4 tensor ``x`` of logical shape ``[..., K]``:
   elements along K, shape ``[..., K // 16]``, in *linear* (row-major) order.
   The swizzled layout that Blackwell libraries want is in :mod:`.layout`.
 * **global scale**: one FP32 scalar per tensor, the *quantization multiplier*
-  ``global_scale = 448 * 6 / amax(|x|)`` (the inference-engine convention;
-  a ModelOpt checkpoint stores its reciprocal).
+  ``global_scale = 448 * 6 / amax(|x|)`` (the inference-engine convention).
+  Some checkpoints (ModelOpt, torchao) store instead a *decode scale*
+  ``f = amax(|x|) / (448 * 6)`` that the decode multiplies by; its float32
+  reciprocal is then the multiplier that quantizes, and the decode uses ``f``
+  as stored (``1 / fl32(1 / f)`` is not always ``f``).
 
 Quantization of one block ``b`` (all arithmetic in float32)::
 
     block_scale = e4m3(min(global_scale * amax(|x_b|) / 6, 448))
     code        = e2m1_rne(clamp((x * global_scale) / block_scale, -6, 6))
 
-and dequantization is ``(e2m1_value(code) * block_scale) / global_scale``.
-``e2m1_value(code) * block_scale`` is exact in float32 (and in bf16: 2 + 4
-significant bits), so the only rounding of a dequantized value is the final
-division.
+and dequantization is ``(e2m1_value(code) * block_scale) / global_scale``, or
+``(e2m1_value(code) * block_scale) * decode_scale`` for a tensor that carries a
+stored decode scale. ``e2m1_value(code) * block_scale`` is exact in float32
+(and in bf16: 2 + 4 significant bits), so the only rounding of a dequantized
+value is the final division or multiplication: the decoded value is the
+correctly rounded ``code * block_scale / global_scale`` (or ``* decode_scale``).
 
 Non-finite inputs (documented behaviour, tested):
 
@@ -49,6 +54,7 @@ __all__ = [
     "E4M3_MAX",
     "FP4_DTYPE_BYTES",
     "check_global_scale",
+    "decode_scale_reciprocal",
     "dequantize",
     "dequantize_raw",
     "e2m1_codes_to_float",
@@ -230,16 +236,36 @@ def quantize_raw(x: torch.Tensor, global_scale: torch.Tensor) -> tuple[torch.Ten
     return pack_fp4(codes), block_scale.squeeze(-1)
 
 
+def decode_scale_reciprocal(decode_scale: torch.Tensor | float, what: str = "decode_scale") -> torch.Tensor:
+    """The quantization multiplier of a stored decode scale ``f``: ``fl32(1 / f)``, float32 scalar.
+
+    ``f`` is validated like a global scale (finite, > 0, a scalar) and the
+    reciprocal must be finite (``f`` not below ``2**-128``).
+    """
+    f = check_global_scale(decode_scale, what)
+    return check_global_scale(torch.tensor(1.0, dtype=torch.float32, device=f.device) / f,
+                              f"1 / {what}")
+
+
 def dequantize(
     packed: torch.Tensor,
     block_scale: torch.Tensor,
-    global_scale: torch.Tensor | float,
+    global_scale: torch.Tensor | float | None = None,
     dtype: torch.dtype = torch.float32,
+    *,
+    decode_scale: torch.Tensor | float | None = None,
 ) -> torch.Tensor:
     """Dequantize NVFP4 ``packed [..., K//2]`` with ``block_scale [..., K//16]`` to ``dtype``.
 
-    Computed in float32 as ``(e2m1_value * block_scale) / global_scale`` and
-    then cast to ``dtype``.
+    The tensor-wide scale is given either way, exactly one of the two:
+
+    * ``global_scale``, the quantization multiplier: computed in float32 as
+      ``(e2m1_value * block_scale) / global_scale``;
+    * ``decode_scale``, a checkpoint's stored decode factor ``f``: computed in
+      float32 as ``(e2m1_value * block_scale) * f``.
+
+    Either way the product before the last operation is exact, so every
+    value is rounded once to float32, then cast to ``dtype``.
     """
     if packed.dtype != torch.uint8:
         raise FormatError(f"packed NVFP4 data must be torch.uint8, got {packed.dtype}")
@@ -254,27 +280,46 @@ def dequantize(
             f"block_scale shape {tuple(block_scale.shape)} does not match packed shape "
             f"{tuple(packed.shape)}: expected {expected}"
         )
-    gs = check_global_scale(global_scale).to(packed.device)
+    if (global_scale is None) == (decode_scale is None):
+        raise FormatError(
+            "dequantize takes exactly one of global_scale (the quantization multiplier, "
+            "divided by) and decode_scale (a stored decode factor, multiplied by); got "
+            + ("both" if global_scale is not None else "neither")
+        )
+    if decode_scale is not None:
+        f = check_global_scale(decode_scale, "decode_scale").to(packed.device)
+        return dequantize_raw(packed, block_scale, None, dtype, decode_scale=f)
+    gs = check_global_scale(global_scale, "global_scale").to(packed.device)  # type: ignore[arg-type]
     return dequantize_raw(packed, block_scale, gs, dtype)
 
 
 def dequantize_raw(
     packed: torch.Tensor,
     block_scale: torch.Tensor,
-    global_scale: torch.Tensor,
+    global_scale: torch.Tensor | None,
     dtype: torch.dtype = torch.float32,
     lut: torch.Tensor | None = None,
+    *,
+    decode_scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """:func:`dequantize` without validation or host synchronisation.
 
-    ``lut`` is the :func:`e2m1_lut` table on ``packed``'s device (built here
-    when omitted, which is not allowed during CUDA-graph capture).
+    ``decode_scale``, when given, is multiplied by and ``global_scale`` is
+    not used; otherwise ``global_scale`` is divided by. Both are float32
+    scalar tensors on ``packed``'s device. ``lut`` is the :func:`e2m1_lut`
+    table on ``packed``'s device (built here when omitted, which is not
+    allowed during CUDA-graph capture).
     """
     k = packed.shape[-1] * 2
     table = e2m1_lut(packed.device) if lut is None else lut
     values = table[unpack_fp4(packed).long()]
     values = values.reshape(*packed.shape[:-1], k // BLOCK_SIZE, BLOCK_SIZE)
-    out = (values * block_scale.float().unsqueeze(-1)) / global_scale
+    exact = values * block_scale.float().unsqueeze(-1)
+    if decode_scale is not None:
+        out = exact * decode_scale
+    else:
+        assert global_scale is not None, "dequantize_raw needs global_scale or decode_scale"
+        out = exact / global_scale
     return out.reshape(*packed.shape[:-1], k).to(dtype)
 
 

@@ -6,9 +6,10 @@ Run in the contract lane's environment::
 
 For each encoder (compressed-tensors, ModelOpt, torchao) on the same bf16
 weights and the same global scale: how many block scales and codes differ from
-ours, how many of those are rounding ties, and how each one's own float32
-decode differs from our correctly rounded one; then the conventions for -0,
-NaN, all-zero and tiny blocks.
+ours, whether our decode of its stored data equals its own decode evaluated
+exactly (its formula in float64, rounded once to float32), and how its own
+float32 decode (which rounds twice) differs from ours; then the conventions for
+-0, NaN, all-zero and tiny blocks.
 """
 
 from __future__ import annotations
@@ -56,7 +57,14 @@ def ct(w: torch.Tensor):
         global_scale=gs,
         dtype=torch.float32,
     )
-    return sd["weight_packed"], sd["weight_scale"], gs.reshape(()), dec
+    exact = dequantize(
+        values.double(),
+        sd["weight_scale"].double(),
+        args=scheme.weights,
+        global_scale=gs.double(),
+        dtype=torch.float64,
+    ).float()
+    return sd["weight_packed"], sd["weight_scale"], gs.reshape(()), None, dec, exact
 
 
 def modelopt(w: torch.Tensor):
@@ -64,15 +72,25 @@ def modelopt(w: torch.Tensor):
 
     q, wsf, wsf2 = NVFP4QTensor.quantize(w.clone(), 16)
     dec = q.dequantize(dtype=torch.float32, scale=wsf, double_scale=wsf2, block_sizes={-1: 16})
-    return q._quantized_data, wsf, (1.0 / wsf2.float()).reshape(()), dec
+    exact = q.dequantize(
+        dtype=torch.float64, scale=wsf.double(), double_scale=wsf2.double(), block_sizes={-1: 16}
+    ).float()
+    f = wsf2.float().reshape(())
+    return q._quantized_data, wsf, (1.0 / f), f, dec, exact
 
 
 def torchao(w: torch.Tensor):
+    from torchao.prototype.mx_formats.kernels import f4_unpacked_to_f32, unpack_uint4
     from torchao.prototype.mx_formats.nvfp4_tensor import NVFP4Tensor, per_tensor_amax_to_scale
 
     pts = per_tensor_amax_to_scale(torch.nan_to_num(w.float(), nan=0.0).abs().amax())
     t = NVFP4Tensor.to_nvfp4(w.contiguous(), per_tensor_scale=pts)
-    return t.qdata, t.scale, (1.0 / pts).reshape(()), t.dequantize(torch.float32)
+    # Its decode, values * (per_tensor_scale * scale), evaluated in float64.
+    values = f4_unpacked_to_f32(unpack_uint4(t.qdata.view(torch.uint8))).double()
+    blocks = values.reshape(w.shape[0], -1, 16) * t.scale.double().unsqueeze(-1)
+    exact = (blocks * pts.double()).reshape(w.shape).float()
+    f = pts.float().reshape(())
+    return t.qdata, t.scale, (1.0 / f), f, t.dequantize(torch.float32), exact
 
 
 ENCODERS = {
@@ -83,22 +101,32 @@ ENCODERS = {
 }
 
 
+def our_decode(packed, scale, gs, f) -> torch.Tensor:
+    """What our loaders' layer decodes: times the stored decode factor, else over the multiplier."""
+    packed, scale = packed.view(torch.uint8), scale.view(torch.float8_e4m3fn)
+    if f is not None:
+        return fmt.dequantize(packed, scale, decode_scale=f)
+    return fmt.dequantize(packed, scale, gs)
+
+
 def compare(name, encode) -> str:
-    n_codes = n_scales = code_diff = scale_diff = decode_diff = 0
+    n_codes = n_scales = code_diff = scale_diff = exact_diff = decode_diff = 0
     for seed in range(SEEDS):
         g = torch.Generator().manual_seed(seed)
         w = (torch.randn(ROWS, COLS, generator=g) * 0.02).to(torch.bfloat16)
-        packed, scale, gs, theirs_dec = encode(w)
+        packed, scale, gs, f, theirs_dec, theirs_exact = encode(w)
         ours_p, ours_s = fmt.quantize(w, gs)
         n_codes += w.numel()
         n_scales += ours_s.numel()
         scale_diff += int((ours_s.view(torch.uint8) != scale.view(torch.uint8)).sum())
         code_diff += int((E2M1[codes(ours_p)] != E2M1[codes(packed)]).sum())
-        ours_dec = fmt.dequantize(packed.view(torch.uint8), scale.view(torch.float8_e4m3fn), gs)
+        ours_dec = our_decode(packed, scale, gs, f)
+        exact_diff += int((ours_dec != theirs_exact).sum())
         decode_diff += int((ours_dec != theirs_dec.float()).sum())
     return (
         f"| {name} | {scale_diff} / {n_scales} ({100 * scale_diff / n_scales:.3f}%) "
         f"| {code_diff} / {n_codes} ({100 * code_diff / n_codes:.3f}%) "
+        f"| {exact_diff} / {n_codes} "
         f"| {100 * decode_diff / n_codes:.1f}% |"
     )
 
@@ -124,7 +152,7 @@ def conventions(name, encode) -> str:
     cells = []
     for case, block in CASES.items():
         try:
-            packed, scale, gs, dec = encode(_case(block))
+            packed, scale, gs, _, dec, _ = encode(_case(block))
         except Exception as exc:  # a library refusing the input is itself the answer
             cells.append(f"refused ({type(exc).__name__})")
             continue
@@ -140,7 +168,8 @@ def conventions(name, encode) -> str:
 def ours(w):
     p, s = fmt.quantize(w, fmt.global_scale_from_amax(torch.nan_to_num(w.float()).abs().max()))
     gs = fmt.global_scale_from_amax(torch.nan_to_num(w.float()).abs().max())
-    return p, s, gs, fmt.dequantize(p, s, gs)
+    dec = fmt.dequantize(p, s, gs)
+    return p, s, gs, None, dec, dec
 
 
 def main() -> None:
@@ -148,9 +177,10 @@ def main() -> None:
         f"weights: {SEEDS} x [{ROWS}, {COLS}] bf16, N(0, 0.02); same global scale as the encoder\n"
     )
     print(
-        "| encoder | block scales differing | codes differing (by value) | own float32 decode != ours |"
+        "| encoder | block scales differing | codes differing (by value) "
+        "| our decode != its exact decode | its own float32 decode != ours |"
     )
-    print("|---|---|---|---|")
+    print("|---|---|---|---|---|")
     for name, encode in ENCODERS.items():
         print(compare(name, encode))
     print("\n| encoder | " + " | ".join(CASES) + " |")

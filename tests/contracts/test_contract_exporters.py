@@ -7,15 +7,19 @@ Each library quantizes the same small bf16 weight on a CPU with its own code
 ``from_modelopt`` / ``from_torchao``, and:
 
 * **stored data, bit-exact**: codes and block-scale bytes are the library's; the
-  global scale is the library's multiplier (compressed-tensors) or the float32
-  reciprocal of its decode factor (ModelOpt, torchao);
-* **decoded values, exact**: the library's own unpacking (its nibble order and
-  E2M1 table) times its E4M3 scales, divided by our global scale and evaluated
-  in float64 (correctly rounded to float32: 53 >= 2 * 24 + 2 bits), equals our
-  float32 ``dequantized_weight()`` bit for bit. compressed-tensors' own
-  ``dequantize`` evaluated in float64 equals it too. The decode-factor formats
-  are the documented exception: ``1 / f`` is rounded once to float32, so our
-  value is within 1 ulp of the library's exact one (docs/format.md has counts);
+  global scale is the library's multiplier (compressed-tensors), or its decode
+  factor kept as stored (ModelOpt ``weight_scale_2``/``input_scale``, torchao
+  ``per_tensor_scale``/``act_per_tensor_scale``) with the float32 reciprocal
+  as the multiplier that quantizes;
+* **decoded values, exact, for all three**: the library's own unpacking (its
+  nibble order and E2M1 table) times its E4M3 scales, divided by its multiplier
+  or multiplied by its decode factor, evaluated in float64 (correctly rounded to
+  float32: 53 >= 2 * 24 + 2 bits), equals our float32 ``dequantized_weight()``
+  bit for bit. compressed-tensors' and ModelOpt's own ``dequantize`` evaluated
+  in float64 equal it too. Their float32 ``dequantize`` rounds an intermediate
+  (``scale / gs`` or ``scale * f``) first; for ModelOpt and torchao that is
+  the only rounding where the code is 0 or a power of two, and there they
+  equal ours bit for bit (elsewhere within 1 ulp: docs/format.md has counts);
 * **codes, tie-aware**: our quantizer on the same weight and global scale gives
   the same scale bytes (except all-zero blocks, a convention) and the same codes,
   except where the exact scaled value sits on a rounding tie (within float32
@@ -56,11 +60,43 @@ def codes_of(packed: torch.Tensor) -> torch.Tensor:
     return fmt.unpack_fp4(packed.view(torch.uint8)).long()
 
 
-def exact_decode(values: torch.Tensor, scale: torch.Tensor, gs: torch.Tensor) -> torch.Tensor:
-    """float32 of ``value * scale / gs`` computed in float64 (correctly rounded)."""
+def exact_decode(
+    values: torch.Tensor,
+    scale: torch.Tensor,
+    gs: torch.Tensor | None = None,
+    *,
+    decode: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """float32 of ``value * scale / gs`` or ``value * scale * decode``, computed in float64.
+
+    Both are correctly rounded: ``value * scale`` is exact, and the one division
+    or multiplication is rounded to 53 bits before 24 (53 >= 2 * 24 + 2).
+    """
     blocks = values.double().reshape(values.shape[0], -1, fmt.BLOCK_SIZE)
-    out = blocks * scale.double().unsqueeze(-1) / gs.double().reshape(())
+    exact = blocks * scale.double().unsqueeze(-1)
+    if decode is not None:
+        out = exact * decode.double().reshape(())
+    else:
+        assert gs is not None
+        out = exact / gs.double().reshape(())
     return out.reshape(values.shape).float()
+
+
+def assert_float32_decode_agrees(ours: torch.Tensor, theirs: torch.Tensor, values, what: str):
+    """A library's float32 ``code * fl32(scale * f)`` against our ``fl32(code * scale * f)``.
+
+    Where the code is 0 or a power of two (±0.5, 1, 2, 4) multiplying by it is
+    exact, so their one rounding is ours: equal bit for bit. At ±1.5, ±3, ±6 they
+    round twice: within 1 ulp. Returns how many values differ (for the record).
+    """
+    pow2 = torch.isin(values.abs(), torch.tensor([0.0, 0.5, 1.0, 2.0, 4.0]))
+    same = ours == theirs
+    assert same[pow2].all(), (
+        f"{what}: {int((~same & pow2).sum())} values with a power-of-two code differ from ours"
+    )
+    ulp = ours.abs() * 2.0**-23
+    assert ((ours - theirs).abs() <= ulp).all(), f"{what}: a value differs by more than 1 ulp"
+    return int((~same).sum())
 
 
 MAGNITUDES = torch.tensor(fmt.E2M1_MAGNITUDES, dtype=torch.float64)
@@ -284,8 +320,13 @@ def test_modelopt_round_trip():
     layer = NvFp4LinearLayer.from_modelopt({f"m.{k}": v for k, v in sd.items()}, prefix="m.")
     assert torch.equal(layer.weight, sd["weight"].view(torch.uint8))
     assert torch.equal(layer.weight_scale.view(torch.uint8), sd["weight_scale"].view(torch.uint8))
-    assert float(layer.weight_global_scale) == float(1.0 / sd["weight_scale_2"].float())
-    assert float(layer.input_global_scale) == float(1.0 / sd["input_scale"].float())
+    # The decode factors as stored, bit for bit; their float32 reciprocals quantize.
+    wsf2, in_scale = sd["weight_scale_2"].float(), sd["input_scale"].float()
+    assert layer.weight_decode_scale is not None and layer.input_decode_scale is not None
+    assert torch.equal(layer.weight_decode_scale, wsf2.reshape(()))
+    assert torch.equal(layer.input_decode_scale, in_scale.reshape(()))
+    assert torch.equal(layer.weight_global_scale, (1.0 / wsf2).reshape(()))
+    assert torch.equal(layer.input_global_scale, (1.0 / in_scale).reshape(()))
     # Their unpacking: dequantize with unit scales gives the E2M1 values of the codes.
     q = NVFP4QTensor(w.shape, torch.float32, sd["weight"])
     ones = torch.ones(N, K // 16)
@@ -293,17 +334,24 @@ def test_modelopt_round_trip():
         dtype=torch.float32, scale=ones, double_scale=torch.tensor(1.0), block_sizes={-1: 16}
     )
     ours = layer.dequantized_weight(torch.float32)
-    assert torch.equal(
-        ours, exact_decode(values, sd["weight_scale"].float(), layer.weight_global_scale)
+    assert torch.equal(ours, exact_decode(values, sd["weight_scale"].float(), decode=wsf2))
+    # Their own decode, code * (scale * weight_scale_2), evaluated in float64: the same bits.
+    theirs64 = q.dequantize(
+        dtype=torch.float64,
+        scale=sd["weight_scale"].double(),
+        double_scale=sd["weight_scale_2"].double(),
+        block_sizes={-1: 16},
     )
-    # Their decode multiplies by the decode factor: within 1 ulp of ours (1 / f rounded).
-    theirs = q.dequantize(
+    assert theirs64.dtype == torch.float64
+    assert torch.equal(ours, theirs64.float()), "ModelOpt's own decode (float64)"
+    # Their float32 decode rounds scale * weight_scale_2 first.
+    theirs32 = q.dequantize(
         dtype=torch.float32,
         scale=sd["weight_scale"],
         double_scale=sd["weight_scale_2"],
         block_sizes={-1: 16},
     )
-    assert_within_one_ulp(ours, theirs, "ModelOpt decode")
+    assert_float32_decode_agrees(ours, theirs32, values, "ModelOpt float32 decode")
     packed, scale = fmt.quantize(w, layer.weight_global_scale)
     assert_encoder_agrees(
         w, layer.weight_global_scale, packed, scale, sd["weight"], sd["weight_scale"], "modelopt"
@@ -333,12 +381,19 @@ def test_torchao_round_trip(swizzled):
     plain = torchao_tensor(w)  # the same data with linear scales
     assert torch.equal(layer.weight, plain.qdata.view(torch.uint8))
     assert torch.equal(layer.weight_scale.view(torch.uint8), plain.scale.view(torch.uint8))
-    assert float(layer.weight_global_scale) == float(1.0 / t.per_tensor_scale)
-    assert float(layer.input_global_scale) == float(1.0 / t.act_per_tensor_scale)
+    # The decode factors as stored, bit for bit; their float32 reciprocals quantize.
+    pts, act = t.per_tensor_scale.float(), t.act_per_tensor_scale.float()
+    assert layer.weight_decode_scale is not None and layer.input_decode_scale is not None
+    assert torch.equal(layer.weight_decode_scale, pts.reshape(()))
+    assert torch.equal(layer.input_decode_scale, act.reshape(()))
+    assert torch.equal(layer.weight_global_scale, (1.0 / pts).reshape(()))
+    assert torch.equal(layer.input_global_scale, (1.0 / act).reshape(()))
+    # Their decode, values * (per_tensor_scale * scale), in float64: the same bits as ours.
     values = f4_unpacked_to_f32(unpack_uint4(plain.qdata.view(torch.uint8)))
     ours = layer.dequantized_weight(torch.float32)
-    assert torch.equal(ours, exact_decode(values, plain.scale.float(), layer.weight_global_scale))
-    assert_within_one_ulp(ours, t.dequantize(torch.float32), "torchao decode")
+    assert torch.equal(ours, exact_decode(values, plain.scale.float(), decode=pts))
+    # Their float32 decode rounds per_tensor_scale * scale first.
+    assert_float32_decode_agrees(ours, t.dequantize(torch.float32), values, "torchao decode")
     packed, scale = fmt.quantize(w, layer.weight_global_scale)
     assert_encoder_agrees(
         w, layer.weight_global_scale, packed, scale, plain.qdata, plain.scale, "torchao"

@@ -66,6 +66,55 @@ def make_layer(n: int, k: int, *, bias: bool, seed: int = 0) -> NvFp4LinearLayer
     return NvFp4LinearLayer.from_float(w, input_amax=4.0, bias=b)
 
 
+#: decode factors whose float32 reciprocals do not invert back to them (1 / fl32(1 / f) != f)
+F_W = torch.tensor(0.15) / 2688
+F_IN = torch.tensor(2.5) / 2688
+
+
+def make_decode_factor_layer(n: int, k: int, *, bias: bool, seed: int = 0) -> NvFp4LinearLayer:
+    """A ModelOpt-style layer: stored decode factors ``weight_scale_2`` and ``input_scale``."""
+    src = make_layer(n, k, bias=bias, seed=seed)
+    tensors = {
+        "weight": src.weight,
+        "weight_scale": src.weight_scale,
+        "weight_scale_2": F_W.reshape(1),
+        "input_scale": F_IN.reshape(1),
+    }
+    if src.bias is not None:
+        tensors["bias"] = src.bias
+    return NvFp4LinearLayer.from_modelopt(tensors)
+
+
+def assert_global_scales(p: dict, layer: NvFp4LinearLayer) -> None:
+    """The prepared FP32 ``[1]`` scalars, bit for bit.
+
+    Decode factors: the checkpoint's own where it stores them, else the float32
+    reciprocals of our multipliers; alpha: their exact product rounded once.
+    """
+    from fractions import Fraction
+
+    def exact(multiplier, decode) -> Fraction:
+        return Fraction(float(decode)) if decode is not None else 1 / Fraction(float(multiplier))
+
+    product = exact(layer.input_global_scale, layer.input_decode_scale) * exact(
+        layer.weight_global_scale, layer.weight_decode_scale
+    )
+    alpha = p["alpha"]
+    assert alpha.dtype == torch.float32 and alpha.shape == (1,)
+    neighbours = (alpha, alpha.nextafter(torch.zeros(1)), alpha.nextafter(torch.ones(1)))
+    assert all(abs(Fraction(float(alpha)) - product) <= abs(Fraction(float(c)) - product)
+               for c in neighbours), "alpha is not the correctly rounded decode-factor product"
+    one = torch.tensor(1.0)
+    for name, multiplier, decode in (
+        ("input_decode_scale", layer.input_global_scale, layer.input_decode_scale),
+        ("weight_decode_scale", layer.weight_global_scale, layer.weight_decode_scale),
+    ):
+        want = decode if decode is not None else one / multiplier
+        assert p[name].dtype == torch.float32 and p[name].shape == (1,)
+        assert torch.equal(p[name], want.reshape(1)), name
+    assert torch.equal(p["input_global_scale"], layer.input_global_scale.reshape(1))
+
+
 def make_input(m: int, k: int, dtype: torch.dtype, seed: int = 1) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return (torch.randn(m, k, generator=g) * 1.3).to(dtype)
@@ -167,12 +216,9 @@ def test_swizzled_weight_layout(cls, n, k, fake_libraries):
     linear = layout.unswizzle_scales(scale, rows, cols).view(torch.uint8)
     assert torch.equal(linear[:n, : k // 16], layer.weight_scale.view(torch.uint8))
     assert int(linear[n:].count_nonzero()) == 0 and int(linear[:, k // 16 :].count_nonzero()) == 0
-    # Global scales: decode factors are reciprocals of our multipliers.
-    in_gs, w_gs = float(layer.input_global_scale), float(layer.weight_global_scale)
-    assert float(p["alpha"]) == pytest.approx(1.0 / (in_gs * w_gs), rel=1e-6)
-    assert float(p["input_decode_scale"]) == pytest.approx(1.0 / in_gs, rel=1e-6)
-    assert float(p["weight_decode_scale"]) == pytest.approx(1.0 / w_gs, rel=1e-6)
-    assert p["alpha"].dtype == torch.float32 and p["alpha"].shape == (1,)
+    # Global scales: decode factors are the float32 reciprocals of our multipliers,
+    # alpha the correctly rounded 1 / (in_gs * w_gs).
+    assert_global_scales(p, layer)
     assert layer.processed_by == cls.name
 
 
@@ -275,9 +321,32 @@ def test_cublaslt_uses_scaled_mm_with_decode_scales(fake_torch_mm, no_device_che
     assert call["entry"] == "scaled_mm" and call["output_dtype"] == torch.bfloat16
     assert (call["m"], call["n"], call["k"]) == (5, 64, 96)  # N and K padded to 32
     ga, gb = call["decode"]
-    assert float(ga) == pytest.approx(1 / float(layer.input_global_scale), rel=1e-6)
-    assert float(gb) == pytest.approx(1 / float(layer.weight_global_scale), rel=1e-6)
+    assert torch.equal(ga, 1 / layer.input_global_scale)
+    assert torch.equal(gb, 1 / layer.weight_global_scale)
     assert call["bias"] is None  # added after slicing the padded N
+
+
+def test_cublaslt_passes_stored_decode_factors_as_stored(fake_torch_mm, no_device_check):
+    layer = make_decode_factor_layer(48, 80, bias=False)
+    kernel = build(CublasLtNvFp4LinearKernel, layer)
+    kernel.apply(layer, make_input(5, 80, torch.bfloat16))
+    (call,) = fake_torch_mm.calls
+    ga, gb = call["decode"]
+    assert torch.equal(ga, F_IN) and torch.equal(gb, F_W)  # not 1 / fl32(1 / f)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=[c.name for c in ALL])
+def test_stored_decode_factors_reach_every_backend(cls, fake_libraries, no_device_check):
+    """A ModelOpt-style layer: its stored factors are the decode scales, alpha their product."""
+    layer = make_decode_factor_layer(160, 128, bias=True)
+    assert float(1 / layer.weight_global_scale) != float(F_W)  # the case that matters
+    kernel = build(cls, layer)
+    p = layer.prepared
+    assert_global_scales(p, layer)
+    assert torch.equal(p["alpha"], (F_IN * F_W).reshape(1))  # one float32 multiply
+    assert torch.equal(p["input_global_scale"], (1 / F_IN).reshape(1))  # quantizes
+    x = make_input(7, 128, torch.bfloat16)
+    assert_matches_emulation(kernel.apply(layer, x), emulate(layer, x))
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -305,9 +374,7 @@ def test_fbgemm_follows_the_installed_schema(schema, monkeypatch, no_device_chec
     assert_matches_emulation(out, emulate(layer, x))
     (gemm,) = fake.calls_of("f4f4bf16")
     assert gemm.get("use_mx", "absent") == (False if schema == "use_mx" else "absent")
-    assert float(gemm["global_scale"]) == pytest.approx(
-        1 / (float(layer.input_global_scale) * float(layer.weight_global_scale)), rel=1e-6
-    )
+    assert torch.equal(gemm["global_scale"].reshape(()), layer.output_scale())
 
 
 def test_op_argument_names_reads_a_torch_schema():
@@ -325,9 +392,7 @@ def test_flashinfer_calls(cls, fake_flashinfer, no_device_check):
     assert float(quant["global_scale"]) == pytest.approx(float(layer.input_global_scale))
     assert mm["backend"] == cls.MM_FP4_BACKEND and mm["k"] == 128
     assert mm["n"] == (128 if cls is FlashInferTrtllmNvFp4LinearKernel else 64)
-    assert float(mm["alpha"]) == pytest.approx(
-        1 / (float(layer.input_global_scale) * float(layer.weight_global_scale)), rel=1e-6
-    )
+    assert torch.equal(mm["alpha"].reshape(()), layer.output_scale())
 
 
 def test_trtllm_forward_with_flashinfer_shuffle(monkeypatch, no_device_check):

@@ -147,6 +147,57 @@ def test_dequantize_refuses_mismatched_scales() -> None:
         fmt.dequantize(packed.to(torch.int16), scale, 100.0)
 
 
+# --- stored decode scales (ModelOpt / torchao checkpoints) ------------------------
+
+#: a decode factor whose float32 reciprocal does not invert back to it:
+#: 1 / fl32(1 / F) != F in float32, so dividing by the multiplier is not the same decode
+F = torch.tensor(0.15, dtype=torch.float32) / 2688
+
+
+def test_decode_scale_multiplies_exactly() -> None:
+    gs = fmt.decode_scale_reciprocal(F)
+    assert float(1.0 / gs) != float(F)  # the case the decode scale exists for
+    x = torch.randn(64, 256, generator=torch.Generator().manual_seed(3))
+    packed, scale = fmt.quantize(x, gs)
+    ours = fmt.dequantize(packed, scale, decode_scale=F)
+    # code * scale is exact, so the float64 product is the exact value; one rounding.
+    values = fmt.e2m1_codes_to_float(fmt.unpack_fp4(packed)).double().reshape(64, 16, 16)
+    exact = (values * scale.double().unsqueeze(-1) * float(F)).reshape(64, 256).float()
+    assert torch.equal(ours, exact)
+    # Dividing by the rounded reciprocal is a different decode (1 ulp off in places).
+    divided = fmt.dequantize(packed, scale, gs)
+    assert not torch.equal(divided, exact)
+    ulp = ours.abs() * 2.0**-23
+    assert ((divided - ours).abs() <= ulp).all()
+    # dequantize_raw takes the same choice; bf16 output is the rounded float32 value.
+    lut = fmt.e2m1_lut()
+    assert torch.equal(fmt.dequantize_raw(packed, scale, gs, lut=lut, decode_scale=F), ours)
+    assert torch.equal(
+        fmt.dequantize(packed, scale, dtype=torch.bfloat16, decode_scale=F), ours.bfloat16()
+    )
+
+
+def test_decode_scale_reciprocal_is_the_float32_quotient() -> None:
+    assert torch.equal(fmt.decode_scale_reciprocal(F), torch.tensor(1.0) / F)
+    assert fmt.decode_scale_reciprocal(torch.tensor([0.5])).item() == 2.0
+    with pytest.raises(FormatError, match="decode_scale must be finite and > 0, got 0.0"):
+        fmt.decode_scale_reciprocal(0.0)
+    with pytest.raises(FormatError, match=r"1 / tiny must be finite and > 0, got inf"):
+        fmt.decode_scale_reciprocal(torch.tensor(2.0**-140), "tiny")
+
+
+def test_dequantize_takes_exactly_one_tensor_scale() -> None:
+    packed, scale = fmt.quantize(torch.randn(2, 32), 100.0)
+    with pytest.raises(FormatError, match="exactly one of global_scale .* got both"):
+        fmt.dequantize(packed, scale, 100.0, decode_scale=0.01)
+    with pytest.raises(FormatError, match="exactly one of global_scale .* got neither"):
+        fmt.dequantize(packed, scale)
+    with pytest.raises(FormatError, match="decode_scale must be finite and > 0, got -1.0"):
+        fmt.dequantize(packed, scale, decode_scale=-1.0)
+    with pytest.raises(FormatError, match="decode_scale must be a scalar"):
+        fmt.dequantize(packed, scale, decode_scale=torch.ones(2))
+
+
 def test_block_scale_matches_e4m3_oracles() -> None:
     torch.manual_seed(0)
     x = torch.randn(8, 64) * torch.logspace(-3, 2, 8).unsqueeze(1)
