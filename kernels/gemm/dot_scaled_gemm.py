@@ -158,13 +158,14 @@ def nvfp4_dot_scaled_gemm(
                           num_warps=4, num_stages=3,
                           reduce="partial" if plan.split_k > 1 and m <= 64 else "inline",
                           block_k=plan.block_k)
-    if tile.reduce == "partial" and plan.split_k == 1:
-        raise ValueError("reduce='partial' needs split_k > 1")
+    if tile.reduce in ("partial", "fused") and plan.split_k == 1:
+        raise ValueError(f"reduce={tile.reduce!r} needs split_k > 1")
     n = weights.n
     y = torch.empty((m, n), dtype=out_dtype, device=a_codes.device)
     if m == 0:
         return y
-    partial = tile.reduce == "partial"
+    # this kernel always reduces split partials with the separate fixed-order kernel
+    partial = tile.reduce in ("partial", "fused")
     part = torch.empty((plan.split_k, m, n), dtype=torch.float32, device=y.device) if partial else y
     bias_arg = bias if bias is not None else y
     block_k = plan.block_k
