@@ -41,12 +41,13 @@ __all__ = [
 
 #: weight rows are padded to this, the largest ``block_n`` of any tile config
 N_ALIGN = 128
-#: programs a decode launch should have: two 64-row weight tiles per SM of a
-#: 132-SM H100. A constant, not the device's SM count, so that the split
+#: programs a decode launch should have (about one 64-row weight tile per SM
+#: of a 132-SM H100). A constant, not the device's SM count, so that the split
 #: depends on (N, K) only. Measured on H100 (kernel time, docs/benchmarks.md):
-#: N = K = 8192 decodes in 23.6 us split in two (fused reduction) against
-#: 25.5 us unsplit, while N = 28672 (448 tiles) is fastest unsplit.
-TARGET_PROGRAMS = 256
+#: N = K = 8192 decodes 8% faster split in two (23.6 against 25.5 us), but the
+#: split costs 10-20% from M = 256 up (a second accumulator or a spilled
+#: running total), so a layer is split only when it has fewer tiles than this.
+TARGET_PROGRAMS = 128
 #: longest K run of one split: very long reductions (K = 28672) decode faster
 #: split (58.8-64 us split in four or two, 77 us unsplit)
 MAX_K_PER_SPLIT = 16384
@@ -181,7 +182,7 @@ def plan_for(n: int, k: int, *, target_programs: int = TARGET_PROGRAMS) -> GemmP
 #: The speed table, measured on an H100 in kernel time (docs/benchmarks.md).
 #: Small M: one 64-row weight tile per program, 3 stages (4 programs per SM),
 #: the K splits of a split plan in separate programs meeting through the fused
-#: last-arriver reduction (up to M = 512). Large M: decode the weight once,
+#: last-arriver reduction (up to M = 256). Large M: decode the weight once,
 #: then a 256 x 128 GEMM tile; a split plan keeps one accumulator by parking
 #: its running total in memory between splits (``spill``).
 BUCKETS: tuple[tuple[int, TileConfig, TileConfig], ...] = (
@@ -193,10 +194,10 @@ BUCKETS: tuple[tuple[int, TileConfig, TileConfig], ...] = (
      TileConfig(64, 64, 4, 3, "fused", block_k=128)),
     (128, TileConfig(128, 64, 4, 3, "inline", block_k=128),
      TileConfig(128, 64, 4, 3, "fused", block_k=128)),
-    (256, TileConfig(128, 64, 4, 4, "inline", block_k=128),
+    (256, TileConfig(128, 128, 8, 3, "inline", block_k=128),
      TileConfig(128, 64, 4, 3, "fused", block_k=128)),
     (512, TileConfig(128, 128, 8, 3, "inline", block_k=128),
-     TileConfig(128, 64, 4, 3, "fused", block_k=128)),
+     TileConfig(256, 128, 8, 3, "spill", block_k=64, dense=True)),
     (1 << 62, TileConfig(256, 128, 8, 3, "inline", block_k=64, dense=True),
      TileConfig(256, 128, 8, 3, "spill", block_k=64, dense=True)),
 )
@@ -225,5 +226,10 @@ def tile_for(m: int, plan: GemmPlan) -> TileConfig:
         raise FormatError(f"m must be >= 1, got {m}")
     for limit, single, several in BUCKETS:
         if m <= limit:
-            return single if plan.split_k == 1 else several
+            tile = single if plan.split_k == 1 else several
+            if m <= 32 and plan.split_k == 1 and -(-plan.n // 64) <= DECODE_SLOTS // 4:
+                # at most one weight tile per SM: a deeper pipeline beats residency
+                # (N = K = 8192 decodes in 25.5 us at 4 stages, 26.4 us at 3)
+                tile = dataclasses.replace(tile, num_stages=4)
+            return tile
     raise AssertionError("unreachable: the last bucket is unbounded")
