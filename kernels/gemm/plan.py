@@ -8,10 +8,12 @@ element is the same for every M. The plan therefore splits its choices in two:
   contiguous run of chunks, summed in split order with ``total = 0;
   total += part_s``) and the padding. These fix the reduction order.
 * :class:`TileConfig`, chosen per M bucket for speed: the batch tile
-  ``block_m``, the weight tile ``block_n``, warps, pipeline depth, and whether
-  the splits are summed in registers by one program (``inline``) or written
-  as float32 partials and summed by a second, fixed-order kernel
-  (``partial``). None of these changes the order of the float32 additions of
+  ``block_m``, the weight tile ``block_n``, warps, pipeline depth, and how
+  the splits meet (:data:`REDUCE_MODES`): in registers of one program
+  (``inline``), through a running total that one program parks in memory
+  (``spill``), or as float32 partials of one program per split, summed in
+  split order by a second kernel (``partial``) or by the last program of the
+  tile to finish (``fused``). None of these changes the order of the float32 additions of
   an output element: each K step of 16 is one MMA instruction of the same
   family (sm90: ``wgmma`` m64nXk16 with the weight operand in registers; sm80:
   ``mma.sync`` m16n8k16), issued chunk by chunk in K order into a fresh
@@ -32,6 +34,7 @@ __all__ = [
     "BUCKETS",
     "GemmPlan",
     "N_ALIGN",
+    "REDUCE_MODES",
     "TARGET_PROGRAMS",
     "TileConfig",
     "fused_counter_slots",
