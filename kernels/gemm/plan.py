@@ -48,8 +48,9 @@ N_ALIGN = 128
 #: of a 132-SM H100). A constant, not the device's SM count, so that the split
 #: depends on (N, K) only. Measured on H100 (kernel time, docs/benchmarks.md):
 #: N = K = 8192 decodes 8% faster split in two (23.6 against 25.5 us), but the
-#: split costs 10-20% from M = 256 up (a second accumulator or a spilled
-#: running total), so a layer is split only when it has fewer tiles than this.
+#: split costs 4-13% from M = 256 up (fused partials, a second accumulator or
+#: a spilled running total), so a layer is split only when it has fewer tiles
+#: than this.
 TARGET_PROGRAMS = 128
 #: longest K run of one split: very long reductions (K = 28672) decode faster
 #: split (58.8-64 us split in four or two, 77 us unsplit)
