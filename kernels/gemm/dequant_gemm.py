@@ -31,10 +31,19 @@ chunks. Each run is accumulated from zero, 16 K at a time, in K order; the runs
 are then added in split order to a zero float32 total, and the epilogue
 ``fma(total, alpha, bias)`` is applied. Which program does which run, how many
 K the loop stages per iteration (``BLOCK_K``), whether runs meet in registers
-(``inline``) or through a float32 buffer and :func:`_splitk_reduce_kernel`
-(``partial``), and whether the weight is decoded in registers or first written
-out whole (``DENSE_W``, large M) do not change those operations; the GPU tests
-check it bitwise for every tile config.
+(``inline``), in one program through a float32 running total in memory
+(``spill``: one accumulator instead of two for wide tiles), through a float32 buffer and :func:`_splitk_reduce_kernel`
+(``partial``) or through the same buffer summed by the last program of the tile
+to finish (``fused``: an atomic ticket per output tile picks that program; it
+reads the partials back in split order, so who arrives last never changes the
+sum), and whether the weight is decoded in registers or first written out whole
+(``DENSE_W``, large M) do not change those operations; the GPU tests check it
+bitwise for every tile config.
+
+Launch: with ``pdl`` (sm90 and newer) the GEMM is launched as a programmatic
+dependent of the kernel before it on the stream (the W4A4 quantizer): it may
+start while that kernel drains and waits (``griddepcontrol.wait``) before its
+first global load, which only hides the launch gap.
 
 Memory layout: ``x`` row-major with unit stride along K; ``y`` row-major
 ``[M, N]``; ``partials`` ``float32 [SPLIT_K, M, N]``; weights as in
@@ -53,7 +62,7 @@ from kernels.gemm.layout import BF16_SCALE_BIAS, FP16_SCALE_BIAS, WORD_MASK, Deq
 from kernels.gemm.plan import GemmPlan, TileConfig, tile_for
 from kernels.platform import current_platform
 
-__all__ = ["OPERAND_DTYPES", "nvfp4_dequant_gemm"]
+__all__ = ["OPERAND_DTYPES", "counter_slots", "nvfp4_dequant_gemm"]
 
 #: activation dtypes the kernel multiplies in (the weight is decoded to the same dtype)
 OPERAND_DTYPES = (torch.bfloat16, torch.float16)
@@ -259,7 +268,7 @@ def _program_tile(M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: t
 @triton.jit
 def _nvfp4_dequant_gemm_kernel(
     # Pointers
-    x_ptr, w_ptr, s_ptr, bias_ptr, y_ptr, part_ptr,
+    x_ptr, w_ptr, s_ptr, bias_ptr, y_ptr, part_ptr, cnt_ptr,
     # Sizes
     M, N, K, N_PAD,
     # Strides
@@ -269,10 +278,13 @@ def _nvfp4_dequant_gemm_kernel(
     # Meta-parameters
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, CHUNK_K: tl.constexpr,
     SPLIT_K: tl.constexpr, STEPS_PER_SPLIT: tl.constexpr, GROUP_M: tl.constexpr,
-    PARTIAL: tl.constexpr, HAS_BIAS: tl.constexpr, OP_DTYPE: tl.constexpr, DENSE_W: tl.constexpr,
-    INTERPRET: tl.constexpr, NUM_STAGES: tl.constexpr,
-    OUT_BF16_BITS: tl.constexpr,
+    PARTIAL: tl.constexpr, FUSED: tl.constexpr, SPILL: tl.constexpr, HAS_BIAS: tl.constexpr, OP_DTYPE: tl.constexpr,
+    DENSE_W: tl.constexpr, INTERPRET: tl.constexpr, NUM_STAGES: tl.constexpr,
+    OUT_BF16_BITS: tl.constexpr, PDL: tl.constexpr,
 ):
+    if PDL:
+        # programmatic dependent launch: x (and the buffers) are the previous kernel's output
+        tl.extra.cuda.gdc_wait()
     # -------------------------------------------------------------------------
     # Program -> (batch tile, weight tile[, split])
     # -------------------------------------------------------------------------
@@ -288,9 +300,45 @@ def _nvfp4_dequant_gemm_kernel(
         acc = _split_partial(x_ptr, w_ptr, s_ptr, split, offs_m, offs_n, M, K, N_PAD, stride_xm,
                              stride_wd, BLOCK_M, BLOCK_N, BLOCK_K, CHUNK_K, STEPS_PER_SPLIT,
                              OP_DTYPE, DENSE_W, INTERPRET, NUM_STAGES)
-        p_ptrs = (part_ptr + split.to(tl.int64) * M * N
-                  + offs_m.to(tl.int64)[None, :] * N + offs_n[:, None])
-        tl.store(p_ptrs, acc, mask=(offs_m[None, :] < M) & (offs_n[:, None] < N))
+        tile_offs = offs_m.to(tl.int64)[None, :] * N + offs_n[:, None]
+        out_mask = (offs_m[None, :] < M) & (offs_n[:, None] < N)
+        tl.store(part_ptr + split.to(tl.int64) * M * N + tile_offs, acc, mask=out_mask)
+        if FUSED:
+            # Every thread's partial is stored before the one ticket is drawn
+            # (barrier, then a release/acquire atomic at GPU scope); the last
+            # of the SPLIT_K programs of this tile sums all partials in split
+            # order, exactly as the separate reduction kernel would.
+            tl.debug_barrier()
+            cnt = cnt_ptr + pid_m * tl.num_programs(0) + pid_n
+            ticket = tl.atomic_add(cnt, 1, sem="acq_rel")
+            if ticket == SPLIT_K - 1:
+                total = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
+                p_ptrs = part_ptr + tile_offs
+                for _ in tl.static_range(SPLIT_K):
+                    total += tl.load(p_ptrs, mask=out_mask, other=0.0, cache_modifier=".cg")
+                    p_ptrs += M * N
+                _write_output(total, alpha, bias_ptr, y_ptr, offs_m, offs_n, M, N, stride_ym,
+                              BLOCK_N, HAS_BIAS, OUT_BF16_BITS)
+                tl.atomic_xchg(cnt, 0)  # ready for the next launch (graph replays included)
+    elif SPILL:
+        # All splits in this program with one accumulator: the running total
+        # ((p0 + p1) + p2) + ... waits in a float32 buffer between splits. Each
+        # step adds the same two float32 values as inline's ``total += p_s``
+        # (x + y == y + x, and 0 + p0 == p0 up to the sign of a zero).
+        tile_offs = offs_m.to(tl.int64)[None, :] * N + offs_n[:, None]
+        out_mask = (offs_m[None, :] < M) & (offs_n[:, None] < N)
+        sp_ptrs = part_ptr + tile_offs
+        for split in tl.static_range(SPLIT_K):
+            acc = _split_partial(x_ptr, w_ptr, s_ptr, split, offs_m, offs_n, M, K, N_PAD,
+                                 stride_xm, stride_wd, BLOCK_M, BLOCK_N, BLOCK_K, CHUNK_K,
+                                 STEPS_PER_SPLIT, OP_DTYPE, DENSE_W, INTERPRET, NUM_STAGES)
+            if split > 0:
+                tl.debug_barrier()  # the running total was stored by other threads of this program
+                acc = tl.load(sp_ptrs, mask=out_mask, other=0.0) + acc
+            if split < SPLIT_K - 1:
+                tl.store(sp_ptrs, acc, mask=out_mask)
+        _write_output(acc, alpha, bias_ptr, y_ptr, offs_m, offs_n, M, N, stride_ym,
+                      BLOCK_N, HAS_BIAS, OUT_BF16_BITS)
     else:
         total = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)
         for split in tl.static_range(SPLIT_K):
@@ -382,8 +430,8 @@ def _check(x: torch.Tensor, weights: DequantWeights, plan: GemmPlan, bias: torch
         )
     if plan.block_k % tile.block_k and tile.block_k % plan.block_k:
         raise ValueError(f"tile block_k={tile.block_k} and plan block_k={plan.block_k} must nest")
-    if tile.reduce == "partial" and plan.split_k == 1:
-        raise ValueError("reduce='partial' needs split_k > 1; use 'inline' for a single split")
+    if tile.reduce in ("partial", "fused") and plan.split_k == 1:
+        raise ValueError(f"reduce={tile.reduce!r} needs split_k > 1; use 'inline' for a single split")
     if weights.words.numel() >= 2**31:
         raise ValueError(f"the packed weight has {weights.words.numel()} bytes; 32-bit offsets need "
                          "fewer than 2**31")
@@ -410,6 +458,8 @@ def nvfp4_dequant_gemm(
     alpha: float,
     bias: torch.Tensor | None = None,
     tile: TileConfig | None = None,
+    counters: torch.Tensor | None = None,
+    pdl: bool = False,
 ) -> torch.Tensor:
     """``y [M, N] = alpha * x @ dequant(W).T * 2**-8 (+ bias)`` in ``x.dtype``.
 
@@ -420,20 +470,41 @@ def nvfp4_dequant_gemm(
         alpha: float32 epilogue factor (see the module docstring).
         bias: ``[N]`` float tensor or None.
         tile: speed-only tile config; default :func:`kernels.gemm.plan.tile_for`.
+        counters: ``int32`` zeros on ``x.device``, at least one per output tile
+            (:func:`counter_slots`), for ``reduce="fused"``; every launch leaves
+            them zero again, so one buffer serves every call and CUDA-graph
+            replay (not two launches running at once). None: a fresh buffer.
+        pdl: launch as a programmatic dependent of the previous kernel (CUDA
+            sm90+ only; ignored elsewhere). Speed only.
     Raises:
         ValueError: before anything is allocated or launched, on any mismatch.
     """
     m = x.shape[0] if isinstance(x, torch.Tensor) and x.dim() == 2 else 0
     tile = tile or tile_for(max(m, 1), plan)
     interpret = _check(x, weights, plan, bias, tile)
+    fused = tile.reduce == "fused"
+    if fused and m > 0:
+        need = counter_slots(m, weights.n, tile)
+        if counters is None:
+            counters = torch.zeros(need, dtype=torch.int32, device=x.device)
+        elif counters.dtype != torch.int32 or counters.device != x.device or counters.numel() < need:
+            raise ValueError(f"counters must be int32 on {x.device} with at least {need} elements "
+                             f"(one per output tile), got {counters.dtype} {tuple(counters.shape)} "
+                             f"on {counters.device}")
     n = weights.n
     y = torch.empty((m, n), dtype=x.dtype, device=x.device)
     if m == 0:
         return y
     op_dtype = tl.float16 if x.dtype == torch.float16 else tl.bfloat16
     block_k = min(tile.block_k, plan.block_k)
-    partial = tile.reduce == "partial"
-    part = torch.empty((plan.split_k, m, n), dtype=torch.float32, device=x.device) if partial else y
+    partial = tile.reduce in ("partial", "fused")
+    spill = tile.reduce == "spill" and plan.split_k > 1
+    if partial:
+        part = torch.empty((plan.split_k, m, n), dtype=torch.float32, device=x.device)
+    elif spill:
+        part = torch.empty((m, n), dtype=torch.float32, device=x.device)
+    else:
+        part = y
     bias_arg = bias if bias is not None else y  # never read when HAS_BIAS is False
     # The interpreter truncates float32 -> bf16; the kernel rounds by hand and
     # writes the bits through an int16 view of the same memory.
@@ -457,21 +528,28 @@ def nvfp4_dequant_gemm(
     grid_m = triton.cdiv(m, tile.block_m)
     grid_n = triton.cdiv(n, tile.block_n)
     grid = (grid_n, grid_m, plan.split_k) if partial else (grid_n * grid_m,)
+    pdl = bool(pdl) and not interpret and torch.cuda.get_device_capability(x.device)[0] >= 9
     _nvfp4_dequant_gemm_kernel[grid](
-        x, w_arg, weights.scale_codes, bias_arg, y_arg, part,
+        x, w_arg, weights.scale_codes, bias_arg, y_arg, part, counters if fused else y,
         m, n, weights.k, weights.n_pad,
         x.stride(0), y.stride(0), stride_wd,
         float(alpha),
         BLOCK_M=tile.block_m, BLOCK_N=tile.block_n, BLOCK_K=block_k, CHUNK_K=plan.block_k,
         SPLIT_K=plan.split_k, STEPS_PER_SPLIT=plan.chunks_per_split * (plan.block_k // block_k),
         GROUP_M=tile.group_m,
-        PARTIAL=partial, HAS_BIAS=bias is not None, OP_DTYPE=op_dtype, DENSE_W=tile.dense,
-        INTERPRET=interpret, NUM_STAGES=tile.num_stages,
-        OUT_BF16_BITS=out_bits, num_warps=tile.num_warps, num_stages=tile.num_stages,
+        PARTIAL=partial, FUSED=fused, SPILL=spill, HAS_BIAS=bias is not None, OP_DTYPE=op_dtype,
+        DENSE_W=tile.dense, INTERPRET=interpret, NUM_STAGES=tile.num_stages,
+        OUT_BF16_BITS=out_bits, PDL=pdl, num_warps=tile.num_warps, num_stages=tile.num_stages,
+        launch_pdl=pdl,
     )
-    if partial:
+    if partial and not fused:
         launch_splitk_reduce(part, bias, y_arg, y.stride(0), alpha, plan.split_k, out_bits)
     return y
+
+
+def counter_slots(m: int, n: int, tile: TileConfig) -> int:
+    """Ticket counters a ``reduce="fused"`` launch of ``m`` rows and ``n`` outputs needs."""
+    return triton.cdiv(n, tile.block_n) * triton.cdiv(max(m, 1), tile.block_m)
 
 
 def launch_splitk_reduce(part: torch.Tensor, bias: torch.Tensor | None, y: torch.Tensor,

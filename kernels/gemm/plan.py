@@ -8,10 +8,12 @@ element is the same for every M. The plan therefore splits its choices in two:
   contiguous run of chunks, summed in split order with ``total = 0;
   total += part_s``) and the padding. These fix the reduction order.
 * :class:`TileConfig`, chosen per M bucket for speed: the batch tile
-  ``block_m``, the weight tile ``block_n``, warps, pipeline depth, and whether
-  the splits are summed in registers by one program (``inline``) or written
-  as float32 partials and summed by a second, fixed-order kernel
-  (``partial``). None of these changes the order of the float32 additions of
+  ``block_m``, the weight tile ``block_n``, warps, pipeline depth, and how
+  the splits meet (:data:`REDUCE_MODES`): in registers of one program
+  (``inline``), through a running total that one program parks in memory
+  (``spill``), or as float32 partials of one program per split, summed in
+  split order by a second kernel (``partial``) or by the last program of the
+  tile to finish (``fused``). None of these changes the order of the float32 additions of
   an output element: each K step of 16 is one MMA instruction of the same
   family (sm90: ``wgmma`` m64nXk16 with the weight operand in registers; sm80:
   ``mma.sync`` m16n8k16), issued chunk by chunk in K order into a fresh
@@ -32,30 +34,33 @@ __all__ = [
     "BUCKETS",
     "GemmPlan",
     "N_ALIGN",
+    "REDUCE_MODES",
     "TARGET_PROGRAMS",
     "TileConfig",
+    "fused_counter_slots",
     "plan_for",
     "tile_for",
 ]
 
 #: weight rows are padded to this, the largest ``block_n`` of any tile config
 N_ALIGN = 128
-#: programs a decode launch should have (about one per SM on a 132-SM H100); a
-#: constant, not the device's SM count, so that the split depends on (N, K) only.
-#: Measured on H100: one 64-row tile per SM already decodes at the same speed as
-#: two (N = K = 8192), and every extra split costs at large M (a second
-#: accumulator), so small-N layers are the ones that get split.
+#: programs a decode launch should have (about one 64-row weight tile per SM
+#: of a 132-SM H100). A constant, not the device's SM count, so that the split
+#: depends on (N, K) only. Measured on H100 (kernel time, docs/benchmarks.md):
+#: N = K = 8192 decodes 8% faster split in two (23.6 against 25.5 us), but the
+#: split costs 4-13% from M = 256 up (fused partials, a second accumulator or
+#: a spilled running total), so a layer is split only when it has fewer tiles
+#: than this.
 TARGET_PROGRAMS = 128
-#: longest K run of one split: very long reductions (K = 28672) decode ~10%
-#: faster when split in two
+#: longest K run of one split: very long reductions (K = 28672) decode faster
+#: split (58.8-64 us split in four or two, 77 us unsplit)
 MAX_K_PER_SPLIT = 16384
-#: decode programs resident at once on the reference GPU (H100: 132 SMs x 3
-#: programs of 64 weight rows, shared-memory bound). A constant of the plan,
+#: decode programs resident at once on the reference GPU (H100: 132 SMs x 4
+#: programs of 64 weight rows at 3 pipeline stages). A constant of the plan,
 #: not read from the device: a launch of slightly more programs than this runs
-#: a nearly empty second round (measured: N = 28672 decodes 94 us unsplit,
-#: 78 us split in two), so the split either stays within one round or makes
-#: at least two full ones.
-DECODE_SLOTS = 396
+#: a nearly empty second round, so the split either stays within one round or
+#: makes at least two full ones.
+DECODE_SLOTS = 528
 #: the smallest number of K chunks a split may have (keeps the pipeline useful)
 MIN_CHUNKS_PER_SPLIT = 4
 
@@ -100,6 +105,10 @@ class GemmPlan:
         return self.k_chunks // self.split_k
 
 
+#: how the K splits of an output tile meet (see :class:`TileConfig`)
+REDUCE_MODES = ("inline", "spill", "partial", "fused")
+
+
 @dataclasses.dataclass(frozen=True)
 class TileConfig:
     """The M-dependent part of a launch (speed only; see the module docstring).
@@ -108,9 +117,15 @@ class TileConfig:
         block_m: batch rows per program (the MMA's N dimension), 16..256.
         block_n: weight rows per program, 64 per warpgroup of 4 warps.
         num_warps, num_stages: Triton launch options.
-        reduce: ``"partial"`` (float32 partials + fixed-order reduce kernel,
-            fills the GPU at small M) or ``"inline"`` (splits summed in
-            registers, no extra traffic at large M). Bitwise identical.
+        reduce: ``"partial"`` (one program per split writes float32
+            partials, a second kernel sums them in split order), ``"fused"``
+            (the same partials, summed in split order by the last program of
+            each output tile to finish: no second launch) or ``"inline"``
+            (one program runs all splits and sums them in registers, no extra
+            traffic at large M) or ``"spill"`` (one program runs all splits
+            with one accumulator, the running total parked in a float32
+            buffer between splits: wide tiles without a second accumulator).
+            Bitwise identical.
         block_k: K step per loop iteration (at most the plan's chunk, which it
             divides): the MMA still walks K 16 at a time in order, so the step
             only sets how much is staged in shared memory per iteration.
@@ -142,11 +157,10 @@ class TileConfig:
                 f"num_warps={self.num_warps} does not match block_n={self.block_n} "
                 "(4 warps, or 4 per 64 weight rows)"
             )
-        if self.reduce not in ("partial", "inline"):
-            raise FormatError(f"reduce must be 'partial' or 'inline', got {self.reduce!r}")
-        allowed_k = (64, 128, 256) if self.dense else (128, 256)
-        if self.block_k not in allowed_k:
-            raise FormatError(f"block_k must be one of {allowed_k}, got {self.block_k}")
+        if self.reduce not in REDUCE_MODES:
+            raise FormatError(f"reduce must be one of {REDUCE_MODES}, got {self.reduce!r}")
+        if self.block_k not in (64, 128, 256):
+            raise FormatError(f"block_k must be one of (64, 128, 256), got {self.block_k}")
         if self.num_stages < 1 or self.group_m < 1:
             raise FormatError(f"num_stages and group_m must be >= 1, got {self.num_stages}, {self.group_m}")
 
@@ -169,23 +183,45 @@ def plan_for(n: int, k: int, *, target_programs: int = TARGET_PROGRAMS) -> GemmP
 
 
 #: (largest M of the bucket, tile when the plan has one split, tile when it has several).
-#: The speed table, measured on an H100 with CUDA-graph timing (docs/benchmarks.md).
-#: Small M: one 64-row weight tile per program (decode is latency-bound, so K
-#: splits add programs); large M: decode the weight once and run a plain GEMM.
+#: The speed table, measured on an H100 in kernel time (docs/benchmarks.md).
+#: Small M: one 64-row weight tile per program, 3 stages (4 programs per SM),
+#: the K splits of a split plan in separate programs meeting through the fused
+#: last-arriver reduction (up to M = 256). Large M: decode the weight once,
+#: then a 256 x 128 GEMM tile; a split plan keeps one accumulator by parking
+#: its running total in memory between splits (``spill``).
 BUCKETS: tuple[tuple[int, TileConfig, TileConfig], ...] = (
-    (16, TileConfig(16, 64, 4, 4, "inline", block_k=256),
-     TileConfig(16, 64, 4, 4, "partial", block_k=256)),
-    (32, TileConfig(32, 64, 4, 4, "inline", block_k=256),
-     TileConfig(32, 64, 4, 4, "partial", block_k=256)),
-    (64, TileConfig(64, 64, 4, 3, "inline", block_k=128),
-     TileConfig(64, 64, 4, 4, "partial", block_k=128)),
-    (256, TileConfig(128, 64, 4, 4, "inline", block_k=128),
-     TileConfig(128, 64, 4, 4, "partial", block_k=128)),
+    (16, TileConfig(16, 64, 4, 3, "inline", block_k=256),
+     TileConfig(16, 64, 4, 3, "fused", block_k=256)),
+    (32, TileConfig(32, 64, 4, 3, "inline", block_k=256),
+     TileConfig(32, 64, 4, 3, "fused", block_k=256)),
+    (64, TileConfig(64, 64, 4, 4, "inline", block_k=128),
+     TileConfig(64, 64, 4, 3, "fused", block_k=128)),
+    (128, TileConfig(128, 64, 4, 3, "inline", block_k=128),
+     TileConfig(128, 64, 4, 3, "fused", block_k=128)),
+    (256, TileConfig(128, 128, 8, 3, "inline", block_k=128),
+     TileConfig(128, 64, 4, 3, "fused", block_k=128)),
     (512, TileConfig(128, 128, 8, 3, "inline", block_k=128),
-     TileConfig(128, 128, 8, 3, "inline", block_k=128)),
+     TileConfig(256, 128, 8, 3, "spill", block_k=64, dense=True)),
     (1 << 62, TileConfig(256, 128, 8, 3, "inline", block_k=64, dense=True),
-     TileConfig(128, 128, 8, 4, "inline", block_k=64, dense=True)),
+     TileConfig(256, 128, 8, 3, "spill", block_k=64, dense=True)),
 )
+
+
+def fused_counter_slots(plan: GemmPlan) -> int:
+    """Ticket counters the ``fused`` tiles of :data:`BUCKETS` need under ``plan`` (0 if none).
+
+    One per output tile of the largest launch of a bucket whose tile is
+    ``fused``; the unbounded last bucket may not be fused.
+    """
+    if plan.split_k == 1:
+        return 0
+    slots = 0
+    for limit, _, several in BUCKETS:
+        if several.reduce == "fused":
+            if limit >= 1 << 62:
+                raise AssertionError("the unbounded bucket cannot use the fused reduction")
+            slots = max(slots, -(-plan.n // several.block_n) * -(-limit // several.block_m))
+    return slots
 
 
 def tile_for(m: int, plan: GemmPlan) -> TileConfig:
@@ -194,5 +230,10 @@ def tile_for(m: int, plan: GemmPlan) -> TileConfig:
         raise FormatError(f"m must be >= 1, got {m}")
     for limit, single, several in BUCKETS:
         if m <= limit:
-            return single if plan.split_k == 1 else several
+            tile = single if plan.split_k == 1 else several
+            if m <= 32 and plan.split_k == 1 and -(-plan.n // 64) <= DECODE_SLOTS // 4:
+                # at most one weight tile per SM: a deeper pipeline beats residency
+                # (N = K = 8192 decodes in 25.5 us at 4 stages, 26.4 us at 3)
+                tile = dataclasses.replace(tile, num_stages=4)
+            return tile
     raise AssertionError("unreachable: the last bucket is unbounded")

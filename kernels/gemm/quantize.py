@@ -97,7 +97,7 @@ def _nvfp4_quantize_kernel(
     global_scale,
     # Meta-parameters
     BLOCK_Q: tl.constexpr, WRITE_VALUES: tl.constexpr, WRITE_CODES: tl.constexpr,
-    VALUES_BF16_BITS: tl.constexpr,
+    VALUES_BF16_BITS: tl.constexpr, PDL: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     NB: tl.constexpr = BLOCK_Q // 16
@@ -137,6 +137,10 @@ def _nvfp4_quantize_kernel(
         tl.store(c_ptr + row * stride_cm + offs_c, (lo | (hi << 4)).to(tl.uint8), mask=offs_c < K // 2)
         offs_s = tl.program_id(1) * NB + tl.arange(0, NB)
         tl.store(s_ptr + row * stride_sm + offs_s, scale_byte.to(tl.uint8), mask=offs_s < K // 16)
+    if PDL:
+        # our stores are issued: a GEMM launched as our programmatic dependent may start
+        # (it still waits for our completion before reading them)
+        tl.extra.cuda.gdc_launch_dependents()
 
 
 # -----------------------------------------------------------------------------
@@ -145,7 +149,8 @@ def _nvfp4_quantize_kernel(
 
 
 def nvfp4_quantize(
-    x: torch.Tensor, global_scale: float, *, values: bool = True, codes: bool = False
+    x: torch.Tensor, global_scale: float, *, values: bool = True, codes: bool = False,
+    pdl: bool = False,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
     """Quantize ``x [M, K]`` row-locally with the static ``global_scale``.
 
@@ -155,6 +160,8 @@ def nvfp4_quantize(
         values: return ``code * block_scale`` in ``x.dtype`` (``[M, K]``).
         codes: return the packed codes ``uint8 [M, K // 2]`` and the block
             scales ``float8_e4m3fn [M, K // 16]``.
+        pdl: let the next kernel, if launched as a programmatic dependent
+            (sm90+), start early (speed only; ignored elsewhere).
     Returns:
         ``(values or None, codes or None, scales or None)``.
     Raises:
@@ -197,5 +204,6 @@ def nvfp4_quantize(
         x.stride(0), stride_v, stride_c, stride_s,
         gs,
         BLOCK_Q=_BLOCK_Q, WRITE_VALUES=values, WRITE_CODES=codes, VALUES_BF16_BITS=bits,
+        PDL=bool(pdl) and not interpret and torch.cuda.get_device_capability(x.device)[0] >= 9,
     )
     return v, c, None if s is None else s.view(torch.float8_e4m3fn)

@@ -27,7 +27,7 @@ import torch
 
 from kernels.errors import FormatError
 from kernels.gemm.layout import pack_dequant_weights, pack_linear_weights
-from kernels.gemm.plan import plan_for, tile_for
+from kernels.gemm.plan import fused_counter_slots, plan_for, tile_for
 from kernels.linear.base import NvFp4LinearKernel, NvFp4LinearLayer, Verdict
 from kernels.platform import Platform, current_platform
 
@@ -40,6 +40,11 @@ if TYPE_CHECKING:
 # unsupported), and on a CPU the interpreter switch must be set before it.
 
 __all__ = ["TritonNvFp4LinearKernel"]
+
+#: the GEMM is launched as a programmatic dependent of the quantizer up to this
+#: many rows: it hides part of the launch gap at decode (0.2-0.5 us on H100)
+#: and measured nothing but noise at large M
+PDL_MAX_M = 128
 
 
 class TritonNvFp4LinearKernel(NvFp4LinearKernel):
@@ -86,8 +91,12 @@ class TritonNvFp4LinearKernel(NvFp4LinearKernel):
         """Plan the GEMM for the weight shape and pre-arrange the weight for the chosen path.
 
         ``layer.prepared`` gets ``path``, ``plan``, ``weights`` (the layout of
-        :mod:`kernels.gemm.layout`), ``alpha`` (float32 epilogue factor) and
-        ``input_scale`` (the static activation multiplier as a float, or None).
+        :mod:`kernels.gemm.layout`), ``alpha`` (float32 epilogue factor),
+        ``input_scale`` (the static activation multiplier as a float, or None),
+        ``counters`` (the zeroed int32 tickets of the fused split-K reduction,
+        reset by every launch; a layer must not run on two streams at once) and
+        ``pdl`` (launch the GEMM as a programmatic dependent of the quantizer,
+        sm90+; speed only).
         Reads the global scales on the host once, here, so that the forward
         path has no host synchronisation (CUDA-graph safe).
         """
@@ -115,7 +124,10 @@ class TritonNvFp4LinearKernel(NvFp4LinearKernel):
             weights = pack_dequant_weights(layer.weight, layer.weight_scale, plan.block_k)
             # the decoded weight carries a factor 2**-8 (kernels.gemm.layout); times 2**8 is exact
             alpha = float(output_scale * 256.0)
-        layer.prepared.update(path=path, plan=plan, weights=weights, alpha=alpha, input_scale=in_gs)
+        counters = torch.zeros(max(1, fused_counter_slots(plan)), dtype=torch.int32, device=device)
+        pdl = self.platform.is_cuda and self.platform.has_capability(9, 0)
+        layer.prepared.update(path=path, plan=plan, weights=weights, alpha=alpha, input_scale=in_gs,
+                              counters=counters, pdl=pdl)
         layer.processed_by = self.name
 
     def _apply(self, layer: NvFp4LinearLayer, x2d: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -133,9 +145,11 @@ class TritonNvFp4LinearKernel(NvFp4LinearKernel):
             return nvfp4_dot_scaled_gemm(codes, scales, p["weights"], plan, p["alpha"], x2d.dtype,
                                          bias=bias)
         a = x2d
+        pdl = p["pdl"] and x2d.shape[0] <= PDL_MAX_M
         if p["input_scale"] is not None:
-            values, _, _ = nvfp4_quantize(x2d, p["input_scale"], values=True, codes=False)
+            values, _, _ = nvfp4_quantize(x2d, p["input_scale"], values=True, codes=False, pdl=pdl)
             assert values is not None
             a = values
         return nvfp4_dequant_gemm(a, p["weights"], plan, p["alpha"], bias=bias,
-                                  tile=tile_for(max(a.shape[0], 1), plan))
+                                  tile=tile_for(max(a.shape[0], 1), plan),
+                                  counters=p["counters"], pdl=pdl)

@@ -89,7 +89,7 @@ def test_rows_are_bitwise_batch_invariant(weight_only):
 
 
 def test_every_tile_config_gives_the_same_bits():
-    """All speed choices (batch tile, weight tile, K step, partial/inline, dense) share one order."""
+    """All speed choices (batch tile, weight tile, K step, reduction mode, dense) share one order."""
     from kernels.gemm import layout as L
     from kernels.gemm.dequant_gemm import nvfp4_dequant_gemm
     from kernels.gemm.plan import GemmPlan, TileConfig
@@ -105,6 +105,8 @@ def test_every_tile_config_gives_the_same_bits():
         TileConfig(32, 128, 8, 2, "partial", block_k=128), TileConfig(64, 64, 4, 3, "inline", block_k=256),
         TileConfig(16, 128, 8, 2, "inline", block_k=64, dense=True),
         TileConfig(32, 64, 4, 2, "partial", block_k=128, dense=True),
+        TileConfig(16, 64, 4, 2, "fused", block_k=256), TileConfig(32, 64, 4, 2, "spill", block_k=64),
+        TileConfig(16, 128, 8, 2, "spill", block_k=64, dense=True),
     ]
     outs = [nvfp4_dequant_gemm(x, prepared, plan, alpha, bias, t) for t in tiles]
     for t, y in zip(tiles[1:], outs[1:], strict=True):
@@ -126,6 +128,26 @@ def test_each_split_count_is_batch_invariant():
         full = nvfp4_dequant_gemm(x, prepared, plan, 1.0, None, TileConfig(16, 64, 4, 2, red, block_k=128))
         rows = torch.cat([nvfp4_dequant_gemm(x[i:i + 1], prepared, plan, 1.0) for i in range(5)])
         assert torch.equal(full, rows), split
+
+
+def test_fused_reduction_leaves_its_counters_zero_for_the_next_call():
+    """The last program of each tile resets its ticket: one buffer serves every call."""
+    from kernels.gemm import layout as L
+    from kernels.gemm.dequant_gemm import counter_slots, nvfp4_dequant_gemm
+    from kernels.gemm.plan import GemmPlan, TileConfig
+
+    packed, scale, gs = quantized_weight(n=80, k=512, seed=14)
+    prepared = L.pack_dequant_weights(packed, scale, 128)
+    plan = GemmPlan(80, 512, 128, 4)
+    tile = TileConfig(16, 64, 4, 2, "fused", block_k=128)
+    x = torch.randn(20, 512, generator=torch.Generator().manual_seed(15)).to(torch.bfloat16)
+    counters = torch.zeros(counter_slots(20, 80, tile), dtype=torch.int32)
+    ref = nvfp4_dequant_gemm(x, prepared, plan, 1.0, None, TileConfig(16, 64, 4, 2, "partial", block_k=128))
+    for _ in range(2):
+        assert torch.equal(nvfp4_dequant_gemm(x, prepared, plan, 1.0, None, tile, counters=counters), ref)
+        assert int(counters.abs().sum()) == 0
+    with pytest.raises(ValueError, match="counters must be int32 .* at least 4 elements"):
+        nvfp4_dequant_gemm(x, prepared, plan, 1.0, None, tile, counters=counters[:3])
 
 
 def _gemm_args(**over):
