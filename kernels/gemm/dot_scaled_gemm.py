@@ -8,7 +8,8 @@ scales ``SA [M, K // 16]``) and a weight prepared by
 
     y[m, n] = alpha * sum_k e2m1(A[m, k]) SA[m, k // 16] * e2m1(W[n, k]) SW[n, k // 16]  (+ bias[n])
 
-with ``alpha`` the product of the two decode factors (``NvFp4LinearLayer.output_scale``). The block-scaled MMA (tcgen05 on sm100,
+with ``alpha`` the product of the two decode factors
+(``NvFp4LinearLayer.output_scale``). The block-scaled MMA (tcgen05 on sm100,
 ``mma.sync`` block-scale on sm120) takes the E2M1 codes and the block-16 E4M3
 scales directly: ``tl.dot_scaled`` with ``"e2m1"`` operands and
 ``float8e4nv`` scales is NVFP4.
@@ -128,7 +129,8 @@ def nvfp4_dot_scaled_gemm(
     Args:
         a_codes: ``uint8 [M, K // 2]``; a_scales: ``float8_e4m3fn [M, K // 16]`` (CUDA).
         weights: from :func:`kernels.gemm.layout.pack_linear_weights` with ``plan.block_k``.
-        plan: fixes the reduction order; alpha: the decode-factor product (``NvFp4LinearLayer.output_scale``).
+        plan: fixes the reduction order; alpha: the decode-factor product
+            (``NvFp4LinearLayer.output_scale``).
         out_dtype: bf16 or fp16. bias: ``[N]`` or None. tile: speed-only config.
     Raises:
         ValueError: before anything is allocated or launched, on any mismatch.
