@@ -1085,6 +1085,12 @@ def selftest(repeat: int = 200, out: typing.TextIO = sys.stdout) -> int:
 
     if "EmulationNvFp4LinearKernel" not in runtime.kernel_classes:
         failures.append("no EmulationNvFp4LinearKernel among the kernel classes")
+    try:  # a function without the batch-invariant branch must be refused, not mutated
+        reverse_39820(runtime._kernels.register_linear_kernel)
+    except MutantShapeError as exc:
+        say(f"  mutant refuses a function without the branch: {str(exc).split(': ', 1)[1]}")
+    else:
+        failures.append("reverse_39820 accepted register_linear_kernel (no BI branch)")
 
     envs: list[dict[str, str]] = [{}, {"VLLM_BATCH_INVARIANT": "1"}]
     if "VLLM_USE_FBGEMM" in runtime.selection_variables:
@@ -1193,6 +1199,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(VllmRuntime.load().describe(), indent=2))
             return 0
         return selftest(repeat=args.repeat)
+    except ModuleNotFoundError as exc:
+        if exc.name != "vllm":
+            raise
+        print("error: vLLM is not installed in this environment (try tox -e vllm-0.20)",
+              file=sys.stderr)
+        return 2
     except (UnsupportedReleaseError, MutantShapeError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
