@@ -359,20 +359,31 @@ def _preload() -> None:
 
 
 def matrix_stage(root: Path) -> str | None:
-    """Run every matrix cell; ``None`` when green, else the first failure in one line."""
+    """Check the matrix's cells, stopping at the first failure.
+
+    ``None`` when every cell passes, else the failure in one line. The golden
+    cases go first, then every sweep's cells in a strided order, so that the
+    first hundred cells already span every profile, variable and layer.
+    """
     from harness.errors import HarnessError
     from harness.evaluate.runner import Runner
     from harness.load import default_matrix_paths, load_matrix
 
     try:
-        result = Runner(load_matrix(default_matrix_paths(root))).run()
+        runner = Runner(load_matrix(default_matrix_paths(root)))
     except HarnessError as exc:
         return f"matrix refused: {str(exc).splitlines()[0]}"
+    cells = runner.cells()
+    cases = [c for c in cells if c.golden is not None]
+    rest = [c for c in cells if c.golden is None]
+    stride = 61
+    ordered = cases + [c for start in range(stride) for c in rest[start::stride]]
+    result = runner.run(ordered, fail_fast=True)
     if result.ok:
         return None
     first = result.failures[0] if result.failures else None
-    where = f"{first.cell.group}::{first.cell.id}: {first.problems[0]}" if first else "stale entry"
-    return f"{len(result.failures)} mismatching cells; first {where}"
+    where = f"{first.cell.nodeid}: {first.problems[0]}" if first else "stale known failure"
+    return f"cell {where}"
 
 
 def tests_stage(root: Path, tests: Sequence[str]) -> str | None:

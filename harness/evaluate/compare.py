@@ -10,7 +10,11 @@ from harness.load import Matrix
 from harness.models import GoldenExpect, KnownFailure
 from harness.targets.base import Outcome, first_line
 
-__all__ = ["CellResult", "compare", "golden_problems"]
+__all__ = ["DECOY", "CellResult", "compare", "golden_problems"]
+
+#: The start of every decoy value the runner leaves in ``os.environ``
+#: (:func:`harness.evaluate.runner.decoy_environment`).
+DECOY = "nvfp4-matrix-decoy"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,8 +108,13 @@ def compare(expected: Expected, actual: Outcome, matrix: Matrix) -> list[str]:
     ``None``), the rule and the candidates are not compared: outcomes only.
     """
     problems: list[str] = []
+    if DECOY in (actual.error or "") or any(DECOY in m for m in actual.messages):
+        problems.append(
+            "the selection read os.environ, which holds decoy values while cells run: it "
+            "must read only the environment mapping it is handed"
+        )
     if actual.kind == "crash":
-        return [f"the selection raised {actual.error} (expected {expected.summary()})"]
+        return problems + [f"the selection raised {actual.error} (expected {expected.summary()})"]
     if expected.outcome != actual.kind or expected.backend != actual.backend:
         problems.append(f"outcome: expected {expected.summary()}, got {actual.summary()}")
     if expected.outcome == "invalid-env":

@@ -14,30 +14,59 @@ import contextlib
 import dataclasses
 import fnmatch
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from harness.errors import MatrixError
 from harness.evaluate.cells import Cell, expand
-from harness.evaluate.compare import CellResult, compare, golden_problems
+from harness.evaluate.compare import DECOY, CellResult, compare, golden_problems
 from harness.evaluate.oracle import Expected, Oracle
 from harness.load import Matrix
 from harness.models import KnownFailure
 from harness.targets import Outcome, Query, Target, get_target
-from harness.targets.environment import isolated_environ
+from harness.targets.environment import ENV_VARIABLES, isolated_environ
 from harness.targets.native import NativeTarget, quiet_selection_logs
 from kernels.platform import Platform
 
-__all__ = ["RunResult", "Runner", "clean_environment"]
+__all__ = ["DECOY", "RunResult", "Runner", "clean_environment", "decoy_environment"]
+
+
+def decoy_environment(matrix: Matrix) -> dict[str, str]:
+    """Values for every selection variable that would change any cell they reached.
+
+    A boolean or integer flag gets a value no grammar accepts, a backend-name
+    variable a name no backend has (both make the selection refuse the
+    environment), and the disabled-kernels list names every kernel (automatic
+    selection then finds nothing). Options such as ``--linear-backend`` are not
+    environment variables and get none.
+    """
+    decoys: dict[str, str] = {}
+    if matrix.precedence is None:
+        return decoys
+    for rule in matrix.precedence.forcing:
+        if rule.variable in ENV_VARIABLES:
+            decoys[rule.variable] = f"{DECOY}-{rule.value}"
+    auto = matrix.precedence.auto
+    if auto.disabled_by in ENV_VARIABLES:
+        decoys[auto.disabled_by] = ",".join(
+            [spec.kernel for spec in matrix.backends.values()] + [DECOY]
+        )
+    return decoys
 
 
 @contextlib.contextmanager
-def clean_environment() -> Iterator[None]:
-    """No selection variable in ``os.environ`` while cells run (restored afterwards).
+def clean_environment(decoys: Mapping[str, str] | None = None) -> Iterator[None]:
+    """The process environment while cells run (restored afterwards).
 
-    Code under test that wrongly reads the real environment instead of the
-    mapping it was handed then sees nothing, and is caught.
+    Without ``decoys``, no selection variable is in ``os.environ``. With them,
+    every selection variable holds a decoy value (:func:`decoy_environment`):
+    a target handed each cell's environment as a mapping must never read
+    ``os.environ``, and one that falls back to it (for a variable the cell
+    leaves unset, or when the mapping is empty) reads a decoy and fails the
+    cell. Targets that read ``os.environ`` by design set each cell's variables
+    there themselves (:func:`~harness.targets.environment.isolated_environ`),
+    which removes the decoys for that cell.
     """
-    with isolated_environ(), quiet_selection_logs():
+    with isolated_environ(decoys), quiet_selection_logs():
         yield
 
 
@@ -101,6 +130,11 @@ class Runner:
             problems are raised here as a :class:`~harness.errors.MatrixError`.
         golden_via_init: also run golden cases through this project's
             ``init_nvfp4_linear_kernel`` (default: when checking its real selection).
+        decoys: run the cells with decoy values of every selection variable left
+            in ``os.environ`` (:func:`clean_environment`), so that a selection
+            that reads the process environment instead of the mapping it was
+            handed fails. Default: for this project's ``decide()``, the one
+            entry point that takes the environment as a mapping.
     """
 
     def __init__(
@@ -108,6 +142,7 @@ class Runner:
         matrix: Matrix,
         target: Target | None = None,
         golden_via_init: bool | None = None,
+        decoys: bool | None = None,
     ) -> None:
         self.matrix = matrix
         self.target = target if target is not None else get_target(matrix.target_name)
@@ -118,6 +153,9 @@ class Runner:
         native = isinstance(self.target, NativeTarget)
         real_native = native and self.target.real and self.target.entry != "init"  # type: ignore[attr-defined]
         self.golden_via_init = real_native if golden_via_init is None else golden_via_init
+        takes_mapping = native and self.target.entry == "decide"  # type: ignore[attr-defined]
+        use_decoys = takes_mapping if decoys is None else decoys
+        self.decoys: dict[str, str] = decoy_environment(matrix) if use_decoys else {}
 
     # --- one cell ------------------------------------------------------------------------
     def platform(self, cell: Cell) -> Platform:
@@ -206,12 +244,17 @@ class Runner:
     def cells(self, files: set[str] | None = None) -> list[Cell]:
         return [cell for _, group in expand(self.matrix, files) for cell in group]
 
-    def run(self, cells: Iterable[Cell] | None = None) -> RunResult:
+    def run(self, cells: Iterable[Cell] | None = None, fail_fast: bool = False) -> RunResult:
+        """Check ``cells`` (default: every cell); ``fail_fast`` stops at the first failure."""
         start = time.perf_counter()
         everything = cells is None
         cells = self.cells() if cells is None else list(cells)
-        with clean_environment():
-            results = [self.check(cell) for cell in cells]
+        results = []
+        with clean_environment(self.decoys):
+            for cell in cells:
+                results.append(self.check(cell))
+                if fail_fast and not results[-1].ok and results[-1].known is None:
+                    break
         stale = []
         if everything:
             for index, known in enumerate(self.matrix.known_failures):
