@@ -19,6 +19,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from harness.errors import MatrixError
 from harness.evaluate.cells import Cell, expand
 from harness.evaluate.compare import DECOY, CellResult, compare, golden_problems
+from harness.evaluate.detection import (
+    DETECTION_GROUP,
+    detection_cells,
+    detection_problems,
+    fake_machine,
+)
 from harness.evaluate.oracle import Expected, Oracle
 from harness.load import Matrix
 from harness.models import KnownFailure
@@ -143,6 +149,7 @@ class Runner:
         target: Target | None = None,
         golden_via_init: bool | None = None,
         decoys: bool | None = None,
+        detection: bool | None = None,
     ) -> None:
         self.matrix = matrix
         self.target = target if target is not None else get_target(matrix.target_name)
@@ -156,6 +163,7 @@ class Runner:
         takes_mapping = native and self.target.entry == "decide"  # type: ignore[attr-defined]
         use_decoys = takes_mapping if decoys is None else decoys
         self.decoys: dict[str, str] = decoy_environment(matrix) if use_decoys else {}
+        self.detection = real_native if detection is None else detection
 
     # --- one cell ------------------------------------------------------------------------
     def platform(self, cell: Cell) -> Platform:
@@ -174,10 +182,29 @@ class Runner:
             self.platform(cell), cell.env_dict, self.matrix.layers[cell.layer], cell.mock_dict
         )
 
+    def detect(self, cell: Cell) -> tuple[Platform, list[str]]:
+        """The platform ``detect_platform()`` reports on the cell's profile's faked machine."""
+        from kernels.platform import detect_platform
+
+        profile = self.matrix.profiles[cell.profile]
+        with fake_machine(profile):
+            detected = detect_platform()
+        return detected, detection_problems(profile, detected)
+
     def check(self, cell: Cell) -> CellResult:
         expected = self.expected(cell)
-        actual = self.target.evaluate(self.query(cell), self.matrix)
-        problems = compare(expected, actual, self.matrix)
+        query = self.query(cell)
+        problems: list[str] = []
+        if cell.group == DETECTION_GROUP:
+            try:
+                detected, problems = self.detect(cell)
+            except Exception as exc:  # a broken detection may raise anything
+                detected, problems = query.platform, [
+                    f"detection raised {type(exc).__name__}: {exc}"
+                ]
+            query = dataclasses.replace(query, platform=detected)
+        actual = self.target.evaluate(query, self.matrix)
+        problems += compare(expected, actual, self.matrix)
         if cell.golden is not None:
             problems += golden_problems(cell.golden, expected, actual, oracle_side=True)
             if self.golden_via_init:
@@ -242,7 +269,14 @@ class Runner:
 
     # --- every cell ----------------------------------------------------------------------
     def cells(self, files: set[str] | None = None) -> list[Cell]:
-        return [cell for _, group in expand(self.matrix, files) for cell in group]
+        cells = [cell for _, group in expand(self.matrix, files) for cell in group]
+        if self.detection and self.matrix.precedence is not None:
+            cells += [
+                c
+                for c in detection_cells(self.matrix)
+                if files is None or (c.location is not None and c.location.file in files)
+            ]
+        return cells
 
     def run(self, cells: Iterable[Cell] | None = None, fail_fast: bool = False) -> RunResult:
         """Check ``cells`` (default: every cell); ``fail_fast`` stops at the first failure."""
