@@ -373,6 +373,17 @@ class ErrorTemplates(_Strict):
         "Forced NVFP4 kernel {kernel} cannot implement this layer: {reason}"
     )
     auto_nothing: str = "Failed to find a kernel that can implement the NVFP4 linear layer"
+    also_tried: str | None = Field(
+        None,
+        description="appended to a forced error when earlier forced backends failed too; "
+        "{tried} is '<kernel>: <reason>' for each, joined by '; '",
+    )
+    invalid_env_type: str | None = Field(
+        None, description="exception class of an invalid environment value (a ValueError)"
+    )
+    no_kernel_type: str | None = Field(
+        None, description="exception class raised when no kernel can be selected (a ValueError)"
+    )
 
 
 class BooleanSpellings(_Strict):
@@ -454,6 +465,12 @@ class GoldenExpect(_Strict):
         None, description="verdicts the decision record must show (a subset)"
     )
     messages: list[str] = Field(default_factory=list, description="text some note must contain")
+    error_exact: bool = Field(
+        False, description="the error message must equal 'error' in full (the message is the interface)"
+    )
+    messages_exact: bool = Field(
+        False, description="the notes must equal 'messages' in full, in order"
+    )
 
     @model_validator(mode="after")
     def _backend_or_error(self) -> GoldenExpect:
@@ -461,6 +478,8 @@ class GoldenExpect(_Strict):
             raise ValueError("expect exactly one of 'backend' or 'error'")
         if self.invalid_env and self.error is None:
             raise ValueError("'invalid_env' needs 'error' (the text the message must contain)")
+        if self.error_exact and self.error is None:
+            raise ValueError("'error_exact' needs 'error' (the whole message)")
         return self
 
 

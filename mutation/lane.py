@@ -207,7 +207,10 @@ def _changed_text(original: str, mutated: str, line: int) -> tuple[str, str]:
     if not before and not after:  # cosmetic: a mutation that prints the same text
         text = original.splitlines()[line - 1]
         return text.strip(), text.strip()
-    return " / ".join(s.strip() for s in before), " / ".join(s.strip() for s in after)
+    return (
+        " / ".join(s.strip() for s in before if s.strip()),
+        " / ".join(s.strip() for s in after if s.strip()),
+    )
 
 
 def _module_mutants(module: str, patterns: Sequence[str], operator_cfg: dict[str, Any],

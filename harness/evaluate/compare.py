@@ -117,7 +117,11 @@ def compare(expected: Expected, actual: Outcome, matrix: Matrix) -> list[str]:
         return problems + [f"the selection raised {actual.error} (expected {expected.summary()})"]
     if expected.outcome != actual.kind or expected.backend != actual.backend:
         problems.append(f"outcome: expected {expected.summary()}, got {actual.summary()}")
+    templates = matrix.precedence.errors if matrix.precedence is not None else None
     if expected.outcome == "invalid-env":
+        wanted = templates.invalid_env_type if templates is not None else None
+        if actual.kind == "invalid-env" and wanted and actual.error_type not in (None, wanted):
+            problems.append(f"exception: expected {wanted}, got {actual.error_type}")
         if actual.kind == "invalid-env" and not any(
             v in (actual.error or "") for v in expected.error_mentions_any
         ):
@@ -136,6 +140,13 @@ def compare(expected: Expected, actual: Outcome, matrix: Matrix) -> list[str]:
             problems.append(
                 f"error text: expected it to start with {expected.error_prefix!r}, got {first_line(text)!r}"
             )
+        if expected.error_exact is not None and text != expected.error_exact:
+            problems.append(
+                f"error text: expected exactly {expected.error_exact!r}, got {text!r}"
+            )
+        wanted = templates.no_kernel_type if templates is not None else None
+        if wanted and actual.error_type not in (None, wanted):
+            problems.append(f"exception: expected {wanted}, got {actual.error_type}")
         missing = [s for s in expected.error_contains if s not in text]
         if missing:
             problems.append(
@@ -198,6 +209,10 @@ def golden_problems(
             problems.append(
                 f"golden: expected an error containing {golden.error!r}, got {actual.summary()}"
             )
+        elif golden.error_exact and golden.error != (actual.error or ""):
+            problems.append(
+                f"golden: the error must be exactly {golden.error!r}, got {actual.error!r}"
+            )
         elif golden.error not in (actual.error or ""):
             problems.append(
                 f"golden: the error must contain {golden.error!r}, got {actual.error!r}"
@@ -216,7 +231,11 @@ def golden_problems(
                 problems.append(
                     f"golden: candidate {name} expected {status}, got {got.get(name, '(absent)')}"
                 )
-    if golden.messages:
+    if golden.messages_exact and list(actual.messages) != list(golden.messages):
+        problems.append(
+            f"golden: the notes must be exactly {list(golden.messages)}, got {list(actual.messages)}"
+        )
+    elif golden.messages:
         notes = list(actual.messages)
         for text in golden.messages:
             if not any(text in note for note in notes):

@@ -42,6 +42,8 @@ class Expected:
         candidates: ``(backend, status)`` in the order the rule consults them.
         error_prefix: the error message must start with this.
         error_contains: ... and contain each of these.
+        error_exact: the whole error message, when every part of it is known
+            (mocked reasons): the message must equal it.
         error_mentions_any: invalid-env: the message must name one of these variables.
         because: the derivation, one step per line (rule, then each candidate).
     """
@@ -53,6 +55,7 @@ class Expected:
     candidates: tuple[tuple[str, str], ...] = ()
     error_prefix: str | None = None
     error_contains: tuple[str, ...] = ()
+    error_exact: str | None = None
     error_mentions_any: tuple[str, ...] = ()
     because: tuple[str, ...] = ()
 
@@ -89,6 +92,8 @@ class _Walk:
     chosen: str | None = None
     #: the last rejected candidate: name, status, reason, and whether the reason is exact
     last: tuple[str, str, str | None, bool] | None = None
+    #: every rejected candidate, in order: name, reason, whether the reason is exact
+    rejected: list[tuple[str, str | None, bool]] = dataclasses.field(default_factory=list)
 
 
 class Oracle:
@@ -264,12 +269,14 @@ class Oracle:
             walk.statuses.append((name, "unsupported"))
             walk.because.append(f"{name}: unsupported ({source}) - {reason}")
             walk.last = (name, "unsupported", reason, name in mocks)
+            walk.rejected.append((name, reason, name in mocks))
             return
         ok, reason = self.implements(name, layer)
         if not ok:
             walk.statuses.append((name, "cannot-implement"))
             walk.because.append(f"{name}: cannot implement the layer - {reason}")
             walk.last = (name, "cannot-implement", reason, False)
+            walk.rejected.append((name, reason, False))
             return
         walk.chosen = name
         walk.statuses.append((name, "selected"))
@@ -290,6 +297,23 @@ class Oracle:
             filled = template.replace("{kernel}", self.matrix.backends[name].kernel)
             head = filled.split("{reason}")[0]
             prefix = filled.replace("{reason}", reason or "") if exact else head
+            contains: tuple[str, ...] = ()
+            whole: str | None = prefix if exact else None
+            earlier = walk.rejected[:-1]
+            if earlier and templates.also_tried is not None:
+                tried = [
+                    f"{self.matrix.backends[n].kernel}: {r}" if known else
+                    f"{self.matrix.backends[n].kernel}: "
+                    for n, r, known in earlier
+                ]
+                if exact and all(known for _, _, known in earlier):
+                    whole = prefix + templates.also_tried.replace("{tried}", "; ".join(tried))
+                else:
+                    whole = None
+                    opening = templates.also_tried.split("{tried}")[0]
+                    contains = (opening,) + tuple(tried)
+            elif templates.also_tried is not None and whole is not None:
+                whole = prefix
             walk.because.append(f"every forced backend failed -> error: {head}...")
             return Expected(
                 "error",
@@ -298,6 +322,8 @@ class Oracle:
                 variable,
                 tuple(walk.statuses),
                 error_prefix=prefix,
+                error_contains=contains,
+                error_exact=whole if templates.also_tried is not None else None,
                 because=tuple(walk.because),
             )
         rejected = tuple(
