@@ -152,6 +152,12 @@ def compare(expected: Expected, actual: Outcome, matrix: Matrix) -> list[str]:
             problems.append(
                 f"error text: missing {', '.join(repr(s) for s in missing)} in {text!r}"
             )
+    consulted = getattr(actual.record, "variables", None)
+    if expected.variables is not None and consulted is not None:
+        if tuple(consulted) != expected.variables:
+            problems.append(
+                f"variables consulted: expected {list(expected.variables)}, got {list(consulted)}"
+            )
     if actual.candidates is not None and expected.candidates != actual.candidates:
         problems.append("candidates: " + _candidate_diff(expected.candidates, actual.candidates))
     return problems

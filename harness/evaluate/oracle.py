@@ -46,6 +46,10 @@ class Expected:
             (mocked reasons): the message must equal it.
         error_mentions_any: invalid-env: the message must name one of these variables.
         because: the derivation, one step per line (rule, then each candidate).
+        variables: the variables the deciding rule had to consult, in precedence
+            order, with their raw values (``None`` = unset): every forcing
+            variable up to the one that fired, and the disabled-kernels list
+            too when automatic selection decides.
     """
 
     outcome: Literal["backend", "error", "invalid-env"]
@@ -58,6 +62,7 @@ class Expected:
     error_exact: str | None = None
     error_mentions_any: tuple[str, ...] = ()
     because: tuple[str, ...] = ()
+    variables: tuple[tuple[str, str | None], ...] | None = None
 
     def summary(self) -> str:
         if self.outcome == "backend":
@@ -203,6 +208,14 @@ class Oracle:
                 error_mentions_any=reading.invalid,
                 because=(f"{values} does not parse: {when}",),
             )
+        variables = []
+        for rule in self.precedence.forcing:
+            variables.append((rule.variable, env.get(rule.variable)))
+            if rule is reading.active:
+                break
+        if reading.active is None:
+            auto = self.precedence.auto
+            variables.append((auto.disabled_by, env.get(auto.disabled_by)))
         walk = _Walk(because=[self._rule_step(reading, env)])
         for name in reading.forced:
             self._consult(name, reading, platform, layer, mocks or {}, walk)
@@ -216,8 +229,11 @@ class Oracle:
                 variable,
                 tuple(walk.statuses),
                 because=tuple(walk.because),
+                variables=tuple(variables),
             )
-        return self._error(reading, walk, rule_id, variable)
+        return dataclasses.replace(
+            self._error(reading, walk, rule_id, variable), variables=tuple(variables)
+        )
 
     def _rule_step(self, reading: _Reading, env: Mapping[str, str]) -> str:
         auto = self.precedence.auto
