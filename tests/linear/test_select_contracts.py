@@ -1,0 +1,47 @@
+"""Contracts of the selection that no matrix cell can see (found by the mutation lane).
+
+The matrix checks what the selection returns for each machine and
+environment; these tests pin what it guarantees beyond that: the precedence
+table cannot be edited at run time, and a batch-invariant preference that
+names a backend without the property is refused instead of forcing it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from kernels.linear.base import NvFp4LinearConfig
+from kernels.linear.registry import NVFP4_BACKENDS
+from kernels.linear.select import PRECEDENCE, ForcingRule, decide
+from kernels.platform import Platform
+
+H100 = Platform("H100", "cuda", (9, 0), (12, 9), frozenset({"triton"}), triton_version=(3, 6))
+CONFIG = NvFp4LinearConfig(4096, 4096, torch.bfloat16)
+
+
+@pytest.mark.parametrize("rule", PRECEDENCE, ids=[r.id for r in PRECEDENCE])
+def test_precedence_rows_are_immutable(rule: ForcingRule) -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rule.id = "renamed"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["triton", "emulation"])
+def test_batch_invariant_preference_must_be_batch_invariant(name: str) -> None:
+    impostor = type(
+        NVFP4_BACKENDS[name].__name__, (NVFP4_BACKENDS[name],), {"batch_invariant": False}
+    )
+    table = {**NVFP4_BACKENDS, name: impostor}
+    with pytest.raises(AssertionError, match=f"{impostor.__name__} is in the batch-invariant"):
+        decide(CONFIG, H100, {"VLLM_BATCH_INVARIANT": "1"}, table)
+
+
+def test_other_forcing_rules_do_not_require_batch_invariance() -> None:
+    impostor = type("EmulationNvFp4LinearKernel", (NVFP4_BACKENDS["emulation"],), {
+        "batch_invariant": False
+    })
+    table = {**NVFP4_BACKENDS, "emulation": impostor}
+    decision = decide(CONFIG, H100, {"VLLM_USE_NVFP4_CT_EMULATIONS": "1"}, table)
+    assert decision.backend == "emulation" and decision.rule == "ct_emulations"
