@@ -130,6 +130,8 @@ def detection_problems(profile: GpuProfile, detected: object) -> list[str]:
         "triton_version": parse_version(profile.triton) if "triton" in packages else None,
         "memory_gib": profile.memory_gib if profile.device_type == "cuda" else None,
     }
+    if profile.device_type == "cpu":
+        want["name"] = "cpu"  # the seam names every CPU machine "cpu"
     problems = []
     for field, value in want.items():
         got = getattr(detected, field, None)
