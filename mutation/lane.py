@@ -180,11 +180,14 @@ class Mutant:
     #: cosmic-ray's position of the mutated node: (line, col) start and end
     start: tuple[int, int] = (0, 0)
     end: tuple[int, int] = (0, 0)
+    #: 1 for the second mutant with the same file, unit, operator and text (the
+    #: same line written twice in one function), 2 for the third, ...
+    nth: int = 0
 
     @property
     def key(self) -> str:
         """Stable across unrelated edits: file, unit, operator and the changed text."""
-        return f"{self.file}::{self.unit}::{self.operator}::{self.before} => {self.after}"
+        return mutant_key(self.file, self.unit, self.operator, self.before, self.after, self.nth)
 
     @property
     def job_id(self) -> str:
@@ -192,7 +195,16 @@ class Mutant:
 
     def describe(self) -> str:
         after = self.after if self.after else "(line removed)"
-        return f"{self.file}:{self.line}: [{self.unit}] {self.operator}: {self.before!r} -> {after!r}"
+        nth = f" (#{self.nth})" if self.nth else ""
+        return (
+            f"{self.file}:{self.line}: [{self.unit}]{nth} {self.operator}: "
+            f"{self.before!r} -> {after!r}"
+        )
+
+
+def mutant_key(file: str, unit: str, operator: str, before: str, after: str, nth: int) -> str:
+    base = f"{file}::{unit}::{operator}::{before} => {after}"
+    return base if nth == 0 else f"{base} #{nth}"
 
 
 def _changed_text(original: str, mutated: str, line: int) -> tuple[str, str]:
@@ -263,16 +275,25 @@ def generate(config: dict[str, Any], root: Path = ROOT, jobs: int = 1) -> list[M
     ).encode()).hexdigest()[:16]
     cache = root / "reports" / "mutation" / f"mutants-{digest}.json"
     if cache.exists():
-        return [Mutant(**{**m, "start": tuple(m["start"]), "end": tuple(m["end"])})
-                for m in json.loads(cache.read_text())]
+        return [_mutant(m) for m in json.loads(cache.read_text())]
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         parts = pool.map(_module_mutants, modules, [scope[m] for m in modules],
                          [operator_cfg] * len(modules), [root] * len(modules))
         out = [m for part in parts for m in part]
     out.sort(key=lambda m: (modules.index(m.file), m.line, m.operator, m.occurrence))
+    seen: dict[str, int] = {}
+    for i, m in enumerate(out):
+        n = seen.get(m.key, 0)
+        seen[m.key] = n + 1
+        if n:
+            out[i] = dataclasses.replace(m, nth=n)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps([dataclasses.asdict(m) for m in out]))
     return out
+
+
+def _mutant(data: dict[str, Any]) -> Mutant:
+    return Mutant(**{**data, "start": tuple(data["start"]), "end": tuple(data["end"])})
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -308,10 +329,11 @@ class Equivalent:
     after: str
     reason: str
     line: int  # where the entry is written in equivalents.yaml
+    nth: int = 0
 
     @property
     def key(self) -> str:
-        return f"{self.file}::{self.unit}::{self.operator}::{self.before} => {self.after}"
+        return mutant_key(self.file, self.unit, self.operator, self.before, self.after, self.nth)
 
 
 def load_equivalents(path: Path = EQUIVALENTS) -> list[Equivalent]:
@@ -332,14 +354,17 @@ def load_equivalents(path: Path = EQUIVALENTS) -> list[Equivalent]:
     fields = ("file", "unit", "operator", "before", "after", "reason")
     for entry in entries:
         missing = [f for f in fields if not isinstance(entry.get(f), str)]
-        extra = sorted(set(entry) - set(fields) - {"__line__"})
+        extra = sorted(set(entry) - set(fields) - {"__line__", "nth"})
         where = f"{path.name}:{entry['__line__']}"
         if missing or extra:
             raise LaneError(f"{where}: an equivalent needs {', '.join(fields)} (strings); "
                             f"missing {missing or 'none'}, unknown {extra or 'none'}")
         if not entry["reason"].strip() or "\n" in entry["reason"].strip():
             raise LaneError(f"{where}: 'reason' must be one line")
-        out.append(Equivalent(*(entry[f] for f in fields), line=entry["__line__"]))
+        nth = entry.get("nth", 0)
+        if not isinstance(nth, int) or nth < 0:
+            raise LaneError(f"{where}: 'nth' is a count (0, 1, ...)")
+        out.append(Equivalent(*(entry[f] for f in fields), line=entry["__line__"], nth=nth))
     keys = [e.key for e in out]
     twice = sorted({k for k in keys if keys.count(k) > 1})
     if twice:
@@ -614,8 +639,7 @@ def score(results: Sequence[dict[str, Any]], equivalents: Sequence[Equivalent],
 
 
 def describe_result(r: dict[str, Any]) -> str:
-    after = r["after"] if r["after"] else "(line removed)"
-    return f"{r['file']}:{r['line']}: [{r['unit']}] {r['operator']}: {r['before']!r} -> {after!r}"
+    return _mutant({f.name: r[f.name] for f in dataclasses.fields(Mutant)}).describe()
 
 
 def summary_text(s: Score, shards: str, seconds: float) -> str:
@@ -714,10 +738,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_part(args: argparse.Namespace) -> int:
     """One process of ``run --jobs N``: the mutants listed in ``args.todo``."""
     config = load_config()
-    mutants = [
-        Mutant(**{**m, "start": tuple(m["start"]), "end": tuple(m["end"])})
-        for m in json.loads(Path(args.todo).read_text())
-    ]
+    mutants = [_mutant(m) for m in json.loads(Path(args.todo).read_text())]
     run_shard(mutants, config, args.label, Path(args.out), not args.quiet)
     return 0
 

@@ -84,3 +84,13 @@ def test_default_snapshot_is_the_empty_environment() -> None:
     assert NvFp4Envs() == read_envs({})
     with pytest.raises(dataclasses.FrozenInstanceError):
         read_envs({}).batch_invariant = True  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("0", False), ("true", False), ("2", False)])
+def test_only_triton_interpret_1_is_the_interpreter(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: bool
+) -> None:
+    # Triton itself switches its interpreter on for TRITON_INTERPRET=1 only.
+    monkeypatch.setenv("TRITON_INTERPRET", value)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert detect_platform().triton_interpret is expected

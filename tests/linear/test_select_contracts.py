@@ -45,3 +45,18 @@ def test_other_forcing_rules_do_not_require_batch_invariance() -> None:
     table = {**NVFP4_BACKENDS, "emulation": impostor}
     decision = decide(CONFIG, H100, {"VLLM_USE_NVFP4_CT_EMULATIONS": "1"}, table)
     assert decision.backend == "emulation" and decision.rule == "ct_emulations"
+
+
+def test_requirement_verdict_min_capability() -> None:
+    # No registered backend states min_capability through requirement_verdict
+    # today (triton checks its own), so the matrix cannot reach this branch.
+    from kernels.linear.base import requirement_verdict
+
+    v100 = Platform("V100", "cuda", (7, 0), (12, 8))
+    a100 = Platform("A100", "cuda", (8, 0), (12, 8))
+    assert requirement_verdict("x", a100, min_capability=(8, 0)) == (True, None)
+    assert requirement_verdict("x", v100, min_capability=(8, 0)) == (
+        False,
+        "x needs compute capability >= 8.0, platform is sm_70",
+    )
+    assert requirement_verdict("x", a100, min_capability=(8, 6))[0] is False
