@@ -60,3 +60,15 @@ def test_requirement_verdict_min_capability() -> None:
         "x needs compute capability >= 8.0, platform is sm_70",
     )
     assert requirement_verdict("x", a100, min_capability=(8, 6))[0] is False
+
+
+def test_only_triton_and_emulation_claim_batch_invariance() -> None:
+    claims = {name for name, cls in NVFP4_BACKENDS.items() if cls.batch_invariant}
+    assert claims == {"triton", "emulation"}
+
+
+def test_a_kernel_keeps_the_platform_it_was_built_for() -> None:
+    from kernels.linear.emulation import EmulationNvFp4LinearKernel
+
+    kernel = EmulationNvFp4LinearKernel(CONFIG, H100)
+    assert kernel.platform is H100
