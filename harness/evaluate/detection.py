@@ -31,8 +31,14 @@ __all__ = ["DETECTION_GROUP", "detection_cells", "detection_problems", "fake_mac
 
 #: The group of the detection cells.
 DETECTION_GROUP = "detection"
-#: Optional packages whose import the fake machine answers for.
-_PROBED = ("triton", "flashinfer", "fbgemm_gpu")
+#: Optional packages whose import the fake machine answers for, and how the probe
+#: says "absent" for each: every way ``importlib.util.find_spec`` can (no spec; an
+#: ImportError from a broken install; a ValueError for a stub module without a spec).
+_PROBED: dict[str, type[Exception] | None] = {
+    "triton": None,
+    "flashinfer": ImportError,
+    "fbgemm_gpu": ValueError,
+}
 _FP4 = "float4_e2m1fn_x2"
 
 
@@ -72,6 +78,9 @@ def fake_machine(profile: GpuProfile) -> Iterator[None]:
         if name in _PROBED:
             if name in profile.packages:
                 return importlib.machinery.ModuleSpec(name, None)
+            absent = _PROBED[name]
+            if absent is not None:
+                raise absent(f"{name} is not importable on this fake machine")
             return None
         return real_find_spec(name, *args, **kwargs)  # type: ignore[arg-type]
 

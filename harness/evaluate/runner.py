@@ -141,6 +141,15 @@ class Runner:
             that reads the process environment instead of the mapping it was
             handed fails. Default: for this project's ``decide()``, the one
             entry point that takes the environment as a mapping.
+        detection: add one detection cell per profile
+            (:mod:`harness.evaluate.detection`): the machine faked where
+            ``kernels.platform.detect_platform`` reads it. Default: when
+            checking this project's real selection.
+        seam: also run golden cases with no platform argument, the cell's
+            platform installed with ``use_platform`` over a decoy platform in a
+            fresh context (:meth:`via_seam`): the selection must read the
+            innermost override. Default: when checking this project's real
+            selection.
     """
 
     def __init__(
@@ -150,6 +159,7 @@ class Runner:
         golden_via_init: bool | None = None,
         decoys: bool | None = None,
         detection: bool | None = None,
+        seam: bool | None = None,
     ) -> None:
         self.matrix = matrix
         self.target = target if target is not None else get_target(matrix.target_name)
@@ -164,6 +174,7 @@ class Runner:
         use_decoys = takes_mapping if decoys is None else decoys
         self.decoys: dict[str, str] = decoy_environment(matrix) if use_decoys else {}
         self.detection = real_native if detection is None else detection
+        self.seam = real_native if seam is None else seam
 
     # --- one cell ------------------------------------------------------------------------
     def platform(self, cell: Cell) -> Platform:
@@ -191,6 +202,34 @@ class Runner:
             detected = detect_platform()
         return detected, detection_problems(profile, detected)
 
+    def via_seam(self, cell: Cell) -> Outcome:
+        """The selection with ``platform=None``, reading the cell's platform through the seam.
+
+        Runs in a fresh :mod:`contextvars` context holding two overrides: a
+        decoy platform (of the other device type), then the cell's own.
+        ``decide()`` must take the innermost one.
+        """
+        import contextvars
+
+        from kernels.linear.select import decide
+        from kernels.platform import use_platform
+
+        query = self.query(cell)
+        kind = self.matrix.profiles[cell.profile].device_type
+        decoy = next(
+            (p.platform() for p in self.matrix.profiles.values() if p.device_type != kind),
+            query.platform,
+        )
+
+        def through_seam(config, platform=None, environ=None, backends=None):  # noqa: ANN001, ANN202
+            def inner():  # noqa: ANN202
+                with use_platform(decoy), use_platform(platform):
+                    return decide(config, None, environ, backends)
+
+            return contextvars.Context().run(inner)
+
+        return NativeTarget(select=through_seam).evaluate(query, self.matrix)
+
     def check(self, cell: Cell) -> CellResult:
         expected = self.expected(cell)
         query = self.query(cell)
@@ -207,6 +246,11 @@ class Runner:
         problems += compare(expected, actual, self.matrix)
         if cell.golden is not None:
             problems += golden_problems(cell.golden, expected, actual, oracle_side=True)
+            if self.seam:
+                problems += [
+                    f"through the platform seam (no platform argument): {p}"
+                    for p in compare(expected, self.via_seam(cell), self.matrix)
+                ]
             if self.golden_via_init:
                 via_init = self.target.evaluate(self.query(cell), self.matrix, entry="init")  # type: ignore[call-arg]
                 problems += [
