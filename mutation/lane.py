@@ -689,7 +689,12 @@ def _select(args: argparse.Namespace, config: dict[str, Any]) -> tuple[list[Muta
     else:
         spec = args.shard or "0/1"
     index, count = parse_shard(spec)
-    return shard(mutants, index, count), f"shard {index}/{count}", count == 1
+    selected = shard(mutants, index, count)
+    match = getattr(args, "match", None)
+    if match:
+        selected = [m for m in selected if any(text in m.describe() for text in match)]
+        return selected, f"shard {index}/{count} matching {' or '.join(map(repr, match))}", False
+    return selected, f"shard {index}/{count}", count == 1
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -758,6 +763,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         which = p.add_mutually_exclusive_group()
         which.add_argument("--shard", help="INDEX/COUNT, or 'buildkite' (BUILDKITE_PARALLEL_JOB)")
         which.add_argument("--ci", action="store_true", help="the fixed part CI runs")
+        p.add_argument("--match", action="append", help="only mutants whose report line "
+                       "contains this text (a file, 'file:line', a unit, an operator); repeatable")
         if name == "run":
             p.add_argument("--quiet", action="store_true", help="no line per mutant")
             p.add_argument("--jobs", type=int, default=None,

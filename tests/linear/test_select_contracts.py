@@ -72,3 +72,27 @@ def test_a_kernel_keeps_the_platform_it_was_built_for() -> None:
 
     kernel = EmulationNvFp4LinearKernel(CONFIG, H100)
     assert kernel.platform is H100
+
+
+def test_requirement_verdict_needs_no_fp4_dtype_unless_asked() -> None:
+    from kernels.linear.base import requirement_verdict
+
+    old_torch = Platform("B200", "cuda", (10, 0), (12, 8), has_fp4_dtype=False)
+    assert requirement_verdict("x", old_torch) == (True, None)
+    assert requirement_verdict("x", old_torch, needs_fp4_dtype=True)[0] is False
+
+
+def test_a_backend_must_state_its_support_rule() -> None:
+    from kernels.linear.base import NvFp4LinearKernel
+
+    class Incomplete(NvFp4LinearKernel):
+        name = "incomplete"
+
+        def process_weights(self, layer):  # noqa: ANN001, ANN202
+            return None
+
+        def _apply(self, layer, x2d, bias):  # noqa: ANN001, ANN202
+            return x2d
+
+    with pytest.raises(TypeError, match="is_supported"):
+        Incomplete(CONFIG, H100)
