@@ -30,18 +30,21 @@ from harness.targets.base import Outcome
 from harness.targets.native import NativeTarget
 
 
-def _without_profile(tmp_path: Path, profile: str) -> Path:
+def _without_profiles(tmp_path: Path, profiles: list[str]) -> Path:
     for name in ("gpus.yaml", "selection.yaml"):
         shutil.copy(MATRIX_DIR / name, tmp_path / name)
     gpus = tmp_path / "gpus.yaml"
-    text = gpus.read_text()
-    start = text.index(f"\n  {profile}:\n")
-    end = text.find("\n\n  ", start + 1)
-    gpus.write_text(text[:start] + (text[end:] if end != -1 else "\n"))
     selection = tmp_path / "selection.yaml"
-    # golden cases of the removed profile go too
-    cases = selection.read_text().split("\n\n")
-    selection.write_text("\n\n".join(c for c in cases if f"profile: {profile}\n" not in c + "\n"))
+    for profile in profiles:
+        text = gpus.read_text()
+        start = text.index(f"\n  {profile}:\n")
+        end = text.find("\n\n  ", start + 1)
+        gpus.write_text(text[:start] + (text[end:] if end != -1 else "\n"))
+        # golden cases of the removed profile go too
+        cases = selection.read_text().split("\n\n")
+        selection.write_text(
+            "\n\n".join(c for c in cases if f"profile: {profile}\n" not in c + "\n")
+        )
     return selection
 
 
@@ -54,14 +57,14 @@ def test_shipped_profiles_cross_every_rule_boundary(shipped: Matrix) -> None:
     [
         ("thor", "is in the unlisted family sm_11x"),
         ("b200-cuda127", "is at 12.7 (just below)"),
-        ("gb200", "is at 12.8"),
+        ("gb200,b200-torch27-flashinfer", "is at 12.8"),
         ("cpu-interpret-no-triton", "TRITON_INTERPRET=1) is without triton"),
-        ("b200-torch27", "whose torch lacks float4_e2m1fn_x2"),
+        ("b200-torch27,b200-torch27-flashinfer", "whose torch lacks float4_e2m1fn_x2"),
     ],
 )
 def test_the_loader_names_an_uncrossed_boundary(tmp_path: Path, profile: str, message: str) -> None:
     with pytest.raises(MatrixError) as info:
-        load_matrix([_without_profile(tmp_path, profile)])
+        load_matrix([_without_profiles(tmp_path, profile.split(","))])
     text = str(info.value)
     assert message in text, text
     assert re.search(r"selection\.yaml:\d+: backends\.[a-z-]+\.support\[\d\]\.", text)
