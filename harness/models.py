@@ -445,6 +445,17 @@ class ErrorTemplates(_Strict):
     restrict_empty: str = (
         "{variable}={value} was requested but no '{value}' kernel exists for NVFP4 layers"
     )
+    also_tried: str | None = Field(
+        None,
+        description="appended to a forced error when earlier forced backends failed too; "
+        "{tried} is '<kernel>: <reason>' for each, joined by '; '",
+    )
+    invalid_env_type: str | None = Field(
+        None, description="exception class of an invalid environment value (a ValueError)"
+    )
+    no_kernel_type: str | None = Field(
+        None, description="exception class raised when no kernel can be selected (a ValueError)"
+    )
 
 
 class BooleanSpellings(_Strict):
@@ -531,6 +542,12 @@ class GoldenExpect(_Strict):
         None, description="verdicts the decision record must show (a subset)"
     )
     messages: list[str] = Field(default_factory=list, description="text some note must contain")
+    error_exact: bool = Field(
+        False, description="the error message must equal 'error' in full (the message is the interface)"
+    )
+    messages_exact: bool = Field(
+        False, description="the notes must equal 'messages' in full, in order"
+    )
 
     @model_validator(mode="after")
     def _backend_or_error(self) -> GoldenExpect:
@@ -538,6 +555,8 @@ class GoldenExpect(_Strict):
             raise ValueError("expect exactly one of 'backend' or 'error'")
         if self.invalid_env and self.error is None:
             raise ValueError("'invalid_env' needs 'error' (the text the message must contain)")
+        if self.error_exact and self.error is None:
+            raise ValueError("'error_exact' needs 'error' (the whole message)")
         return self
 
 

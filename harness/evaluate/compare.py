@@ -10,7 +10,11 @@ from harness.load import Matrix
 from harness.models import GoldenExpect, KnownFailure
 from harness.targets.base import Outcome, first_line
 
-__all__ = ["CellResult", "compare", "golden_problems"]
+__all__ = ["DECOY", "CellResult", "compare", "golden_problems"]
+
+#: The start of every decoy value the runner leaves in ``os.environ``
+#: (:func:`harness.evaluate.runner.decoy_environment`).
+DECOY = "nvfp4-matrix-decoy"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,11 +108,20 @@ def compare(expected: Expected, actual: Outcome, matrix: Matrix) -> list[str]:
     ``None``), the rule and the candidates are not compared: outcomes only.
     """
     problems: list[str] = []
+    if DECOY in (actual.error or "") or any(DECOY in m for m in actual.messages):
+        problems.append(
+            "the selection read os.environ, which holds decoy values while cells run: it "
+            "must read only the environment mapping it is handed"
+        )
     if actual.kind == "crash":
-        return [f"the selection raised {actual.error} (expected {expected.summary()})"]
+        return problems + [f"the selection raised {actual.error} (expected {expected.summary()})"]
     if expected.outcome != actual.kind or expected.backend != actual.backend:
         problems.append(f"outcome: expected {expected.summary()}, got {actual.summary()}")
+    templates = matrix.precedence.errors if matrix.precedence is not None else None
     if expected.outcome == "invalid-env":
+        wanted = templates.invalid_env_type if templates is not None else None
+        if actual.kind == "invalid-env" and wanted and actual.error_type not in (None, wanted):
+            problems.append(f"exception: expected {wanted}, got {actual.error_type}")
         if actual.kind == "invalid-env" and not any(
             v in (actual.error or "") for v in expected.error_mentions_any
         ):
@@ -127,10 +140,23 @@ def compare(expected: Expected, actual: Outcome, matrix: Matrix) -> list[str]:
             problems.append(
                 f"error text: expected it to start with {expected.error_prefix!r}, got {first_line(text)!r}"
             )
+        if expected.error_exact is not None and text != expected.error_exact:
+            problems.append(
+                f"error text: expected exactly {expected.error_exact!r}, got {text!r}"
+            )
+        wanted = templates.no_kernel_type if templates is not None else None
+        if wanted and actual.error_type not in (None, wanted):
+            problems.append(f"exception: expected {wanted}, got {actual.error_type}")
         missing = [s for s in expected.error_contains if s not in text]
         if missing:
             problems.append(
                 f"error text: missing {', '.join(repr(s) for s in missing)} in {text!r}"
+            )
+    consulted = getattr(actual.record, "variables", None)
+    if expected.variables is not None and consulted is not None:
+        if tuple(consulted) != expected.variables:
+            problems.append(
+                f"variables consulted: expected {list(expected.variables)}, got {list(consulted)}"
             )
     if actual.candidates is not None and expected.candidates != actual.candidates:
         problems.append("candidates: " + _candidate_diff(expected.candidates, actual.candidates))
@@ -189,6 +215,10 @@ def golden_problems(
             problems.append(
                 f"golden: expected an error containing {golden.error!r}, got {actual.summary()}"
             )
+        elif golden.error_exact and golden.error != (actual.error or ""):
+            problems.append(
+                f"golden: the error must be exactly {golden.error!r}, got {actual.error!r}"
+            )
         elif golden.error not in (actual.error or ""):
             problems.append(
                 f"golden: the error must contain {golden.error!r}, got {actual.error!r}"
@@ -207,7 +237,11 @@ def golden_problems(
                 problems.append(
                     f"golden: candidate {name} expected {status}, got {got.get(name, '(absent)')}"
                 )
-    if golden.messages:
+    if golden.messages_exact and list(actual.messages) != list(golden.messages):
+        problems.append(
+            f"golden: the notes must be exactly {list(golden.messages)}, got {list(actual.messages)}"
+        )
+    elif golden.messages:
         notes = list(actual.messages)
         for text in golden.messages:
             if not any(text in note for note in notes):

@@ -44,8 +44,14 @@ class Expected:
         candidates: ``(backend, status)`` in the order the rule consults them.
         error_prefix: the error message must start with this.
         error_contains: ... and contain each of these.
+        error_exact: the whole error message, when every part of it is known
+            (mocked reasons): the message must equal it.
         error_mentions_any: invalid-env: the message must name one of these variables.
         because: the derivation, one step per line (rule, then each candidate).
+        variables: the variables the deciding rule had to consult, in precedence
+            order, with their raw values (``None`` = unset): every forcing
+            variable up to the one that fired, and the disabled-kernels list
+            too when automatic selection decides.
     """
 
     outcome: Literal["backend", "error", "invalid-env"]
@@ -55,8 +61,10 @@ class Expected:
     candidates: tuple[tuple[str, str], ...] = ()
     error_prefix: str | None = None
     error_contains: tuple[str, ...] = ()
+    error_exact: str | None = None
     error_mentions_any: tuple[str, ...] = ()
     because: tuple[str, ...] = ()
+    variables: tuple[tuple[str, str | None], ...] | None = None
 
     def summary(self) -> str:
         if self.outcome == "backend":
@@ -91,6 +99,8 @@ class _Walk:
     chosen: str | None = None
     #: the last rejected candidate: name, status, reason, and whether the reason is exact
     last: tuple[str, str, str | None, bool] | None = None
+    #: every rejected candidate, in order: name, reason, whether the reason is exact
+    rejected: list[tuple[str, str | None, bool]] = dataclasses.field(default_factory=list)
 
 
 class Oracle:
@@ -237,12 +247,22 @@ class Oracle:
                 error_mentions_any=reading.invalid,
                 because=(f"{values} does not parse: {when}",),
             )
+        variables = []
+        for rule in self.precedence.forcing:
+            variables.append((rule.variable, env.get(rule.variable)))
+            if rule is reading.active:
+                break
+        if self._skips_disabled(reading):
+            auto = self.precedence.auto
+            variables.append((auto.disabled_by, env.get(auto.disabled_by)))
         candidates = self._candidates(reading, platform)
         walk = _Walk(because=[self._rule_step(reading, env, candidates, platform)])
         active = reading.active
         if active is not None and active.mode == "restrict" and not candidates:
             if active.on_empty == "error":
-                return self._restrict_empty(reading, env, walk)
+                return dataclasses.replace(
+                    self._restrict_empty(reading, env, walk), variables=tuple(variables)
+                )
         for name in candidates:
             self._consult(name, reading, platform, layer, mocks or {}, walk)
         rule_id = reading.active.rule if reading.active else self.precedence.auto.rule
@@ -255,8 +275,11 @@ class Oracle:
                 variable,
                 tuple(walk.statuses),
                 because=tuple(walk.because),
+                variables=tuple(variables),
             )
-        return self._error(reading, walk, rule_id, variable)
+        return dataclasses.replace(
+            self._error(reading, walk, rule_id, variable), variables=tuple(variables)
+        )
 
     def _rule_step(
         self,
@@ -339,12 +362,14 @@ class Oracle:
             walk.statuses.append((name, "unsupported"))
             walk.because.append(f"{name}: unsupported ({source}) - {reason}")
             walk.last = (name, "unsupported", reason, name in mocks)
+            walk.rejected.append((name, reason, name in mocks))
             return
         ok, reason = self.implements(name, layer)
         if not ok:
             walk.statuses.append((name, "cannot-implement"))
             walk.because.append(f"{name}: cannot implement the layer - {reason}")
             walk.last = (name, "cannot-implement", reason, False)
+            walk.rejected.append((name, reason, False))
             return
         walk.chosen = name
         walk.statuses.append((name, "selected"))
@@ -366,6 +391,23 @@ class Oracle:
             filled = template.replace("{kernel}", self.matrix.backends[name].kernel)
             head = filled.split("{reason}")[0]
             prefix = filled.replace("{reason}", reason or "") if exact else head
+            contains: tuple[str, ...] = ()
+            whole: str | None = prefix if exact else None
+            earlier = walk.rejected[:-1]
+            if earlier and templates.also_tried is not None:
+                tried = [
+                    f"{self.matrix.backends[n].kernel}: {r}" if known else
+                    f"{self.matrix.backends[n].kernel}: "
+                    for n, r, known in earlier
+                ]
+                if exact and all(known for _, _, known in earlier):
+                    whole = prefix + templates.also_tried.replace("{tried}", "; ".join(tried))
+                else:
+                    whole = None
+                    opening = templates.also_tried.split("{tried}")[0]
+                    contains = (opening,) + tuple(tried)
+            elif templates.also_tried is not None and whole is not None:
+                whole = prefix
             walk.because.append(f"every forced backend failed -> error: {head}...")
             return Expected(
                 "error",
@@ -374,6 +416,8 @@ class Oracle:
                 variable,
                 tuple(walk.statuses),
                 error_prefix=prefix,
+                error_contains=contains,
+                error_exact=whole if templates.also_tried is not None else None,
                 because=tuple(walk.because),
             )
         rejected = tuple(

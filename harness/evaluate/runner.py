@@ -15,30 +15,65 @@ import contextlib
 import dataclasses
 import fnmatch
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from harness.errors import MatrixError
 from harness.evaluate.cells import Cell, expand
-from harness.evaluate.compare import CellResult, compare, golden_problems
+from harness.evaluate.compare import DECOY, CellResult, compare, golden_problems
+from harness.evaluate.detection import (
+    DETECTION_GROUP,
+    detection_cells,
+    detection_problems,
+    fake_machine,
+)
 from harness.evaluate.oracle import Expected, Oracle
 from harness.load import Matrix
 from harness.models import KnownFailure
 from harness.targets import Outcome, Query, Target, get_target
-from harness.targets.environment import isolated_environ
+from harness.targets.environment import ENV_VARIABLES, isolated_environ
 from harness.targets.native import NativeTarget, quiet_selection_logs
 from kernels.platform import Platform
 
-__all__ = ["RunResult", "Runner", "clean_environment"]
+__all__ = ["DECOY", "RunResult", "Runner", "clean_environment", "decoy_environment"]
+
+
+def decoy_environment(matrix: Matrix) -> dict[str, str]:
+    """Values for every selection variable that would change any cell they reached.
+
+    A boolean or integer flag gets a value no grammar accepts, a backend-name
+    variable a name no backend has (both make the selection refuse the
+    environment), and the disabled-kernels list names every kernel (automatic
+    selection then finds nothing). Options such as ``--linear-backend`` are not
+    environment variables and get none.
+    """
+    decoys: dict[str, str] = {}
+    if matrix.precedence is None:
+        return decoys
+    for rule in matrix.precedence.forcing:
+        if rule.variable in ENV_VARIABLES:
+            decoys[rule.variable] = f"{DECOY}-{rule.value}"
+    auto = matrix.precedence.auto
+    if auto.disabled_by in ENV_VARIABLES:
+        decoys[auto.disabled_by] = ",".join(
+            [spec.kernel for spec in matrix.backends.values()] + [DECOY]
+        )
+    return decoys
 
 
 @contextlib.contextmanager
-def clean_environment() -> Iterator[None]:
-    """No selection variable in ``os.environ`` while cells run (restored afterwards).
+def clean_environment(decoys: Mapping[str, str] | None = None) -> Iterator[None]:
+    """The process environment while cells run (restored afterwards).
 
-    Code under test that wrongly reads the real environment instead of the
-    mapping it was handed then sees nothing, and is caught.
+    Without ``decoys``, no selection variable is in ``os.environ``. With them,
+    every selection variable holds a decoy value (:func:`decoy_environment`):
+    a target handed each cell's environment as a mapping must never read
+    ``os.environ``, and one that falls back to it (for a variable the cell
+    leaves unset, or when the mapping is empty) reads a decoy and fails the
+    cell. Targets that read ``os.environ`` by design set each cell's variables
+    there themselves (:func:`~harness.targets.environment.isolated_environ`),
+    which removes the decoys for that cell.
     """
-    with isolated_environ(), quiet_selection_logs():
+    with isolated_environ(decoys), quiet_selection_logs():
         yield
 
 
@@ -105,6 +140,20 @@ class Runner:
             problems are raised here as a :class:`~harness.errors.MatrixError`.
         golden_via_init: also run golden cases through this project's
             ``init_nvfp4_linear_kernel`` (default: when checking its real selection).
+        decoys: run the cells with decoy values of every selection variable left
+            in ``os.environ`` (:func:`clean_environment`), so that a selection
+            that reads the process environment instead of the mapping it was
+            handed fails. Default: for this project's ``decide()``, the one
+            entry point that takes the environment as a mapping.
+        detection: add one detection cell per profile
+            (:mod:`harness.evaluate.detection`): the machine faked where
+            ``kernels.platform.detect_platform`` reads it. Default: when
+            checking this project's real selection.
+        seam: also run golden cases with no platform argument, the cell's
+            platform installed with ``use_platform`` over a decoy platform in a
+            fresh context (:meth:`via_seam`): the selection must read the
+            innermost override. Default: when checking this project's real
+            selection.
     """
 
     def __init__(
@@ -112,6 +161,9 @@ class Runner:
         matrix: Matrix,
         target: Target | None = None,
         golden_via_init: bool | None = None,
+        decoys: bool | None = None,
+        detection: bool | None = None,
+        seam: bool | None = None,
     ) -> None:
         self.matrix = matrix
         self.target = target if target is not None else get_target(matrix.target_name)
@@ -122,6 +174,11 @@ class Runner:
         native = isinstance(self.target, NativeTarget)
         real_native = native and self.target.real and self.target.entry != "init"  # type: ignore[attr-defined]
         self.golden_via_init = real_native if golden_via_init is None else golden_via_init
+        takes_mapping = native and self.target.entry == "decide"  # type: ignore[attr-defined]
+        use_decoys = takes_mapping if decoys is None else decoys
+        self.decoys: dict[str, str] = decoy_environment(matrix) if use_decoys else {}
+        self.detection = real_native if detection is None else detection
+        self.seam = real_native if seam is None else seam
 
     # --- one cell ------------------------------------------------------------------------
     def platform(self, cell: Cell) -> Platform:
@@ -140,12 +197,64 @@ class Runner:
             self.platform(cell), cell.env_dict, self.matrix.layers[cell.layer], cell.mock_dict
         )
 
+    def detect(self, cell: Cell) -> tuple[Platform, list[str]]:
+        """The platform ``detect_platform()`` reports on the cell's profile's faked machine."""
+        from kernels.platform import detect_platform
+
+        profile = self.matrix.profiles[cell.profile]
+        with fake_machine(profile):
+            detected = detect_platform()
+        return detected, detection_problems(profile, detected)
+
+    def via_seam(self, cell: Cell) -> Outcome:
+        """The selection with ``platform=None``, reading the cell's platform through the seam.
+
+        Runs in a fresh :mod:`contextvars` context holding two overrides: a
+        decoy platform (of the other device type), then the cell's own.
+        ``decide()`` must take the innermost one.
+        """
+        import contextvars
+
+        from kernels.linear.select import decide
+        from kernels.platform import use_platform
+
+        query = self.query(cell)
+        kind = self.matrix.profiles[cell.profile].device_type
+        decoy = next(
+            (p.platform() for p in self.matrix.profiles.values() if p.device_type != kind),
+            query.platform,
+        )
+
+        def through_seam(config, platform=None, environ=None, backends=None):  # noqa: ANN001, ANN202
+            def inner():  # noqa: ANN202
+                with use_platform(decoy), use_platform(platform):
+                    return decide(config, None, environ, backends)
+
+            return contextvars.Context().run(inner)
+
+        return NativeTarget(select=through_seam).evaluate(query, self.matrix)
+
     def check(self, cell: Cell) -> CellResult:
         expected = self.expected(cell)
-        actual = self.target.evaluate(self.query(cell), self.matrix)
-        problems = compare(expected, actual, self.matrix)
+        query = self.query(cell)
+        problems: list[str] = []
+        if cell.group == DETECTION_GROUP:
+            try:
+                detected, problems = self.detect(cell)
+            except Exception as exc:  # a broken detection may raise anything
+                detected, problems = query.platform, [
+                    f"detection raised {type(exc).__name__}: {exc}"
+                ]
+            query = dataclasses.replace(query, platform=detected)
+        actual = self.target.evaluate(query, self.matrix)
+        problems += compare(expected, actual, self.matrix)
         if cell.golden is not None:
             problems += golden_problems(cell.golden, expected, actual, oracle_side=True)
+            if self.seam:
+                problems += [
+                    f"through the platform seam (no platform argument): {p}"
+                    for p in compare(expected, self.via_seam(cell), self.matrix)
+                ]
             if self.golden_via_init:
                 via_init = self.target.evaluate(self.query(cell), self.matrix, entry="init")  # type: ignore[call-arg]
                 problems += [
@@ -203,14 +312,26 @@ class Runner:
 
     # --- every cell ----------------------------------------------------------------------
     def cells(self, files: set[str] | None = None) -> list[Cell]:
-        return [cell for _, group in expand(self.matrix, files) for cell in group]
+        cells = [cell for _, group in expand(self.matrix, files) for cell in group]
+        if self.detection and self.matrix.precedence is not None:
+            cells += [
+                c
+                for c in detection_cells(self.matrix)
+                if files is None or (c.location is not None and c.location.file in files)
+            ]
+        return cells
 
-    def run(self, cells: Iterable[Cell] | None = None) -> RunResult:
+    def run(self, cells: Iterable[Cell] | None = None, fail_fast: bool = False) -> RunResult:
+        """Check ``cells`` (default: every cell); ``fail_fast`` stops at the first failure."""
         start = time.perf_counter()
         everything = cells is None
         cells = self.cells() if cells is None else list(cells)
-        with clean_environment():
-            results = [self.check(cell) for cell in cells]
+        results = []
+        with clean_environment(self.decoys):
+            for cell in cells:
+                results.append(self.check(cell))
+                if fail_fast and not results[-1].ok and results[-1].known is None:
+                    break
         stale = []
         if everything:
             shown = {id(r.known) for r in results if r.known is not None}

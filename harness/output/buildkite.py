@@ -12,6 +12,9 @@ Steps:
   ``tox -e gpu`` for that profile (sharded with ``parallelism`` when the
   profile asks for shards), and a "Batch Invariance (<ID>)" step running the
   batch-invariance tests;
+* a "Mutation lane" step (``tox -e mutation``, ``mutation/lane.py``): the
+  mutants of the selection code in :data:`MUTATION_SHARDS` shards, one per
+  job (Buildkite ``parallelism``), each failing on its own survivors;
 * a final step that annotates the build with every step's markdown summary,
   whatever the other steps' outcomes.
 
@@ -33,6 +36,7 @@ from harness.models import GpuProfile
 
 __all__ = [
     "AGENT_LOST_RETRY",
+    "MUTATION_SHARDS",
     "REPORTS_GLOB",
     "TOX_ENVS",
     "generate_pipeline",
@@ -50,8 +54,11 @@ AGENT_LOST_RETRY: dict[str, Any] = {
 }
 REPORTS_GLOB = "reports/**/*"
 #: The tox environments the generated commands may use (tests check tox.ini has them).
-TOX_ENVS = ("cpu", "matrix", "gpu")
+TOX_ENVS = ("cpu", "matrix", "gpu", "mutation")
 CPU_TIMEOUT_MINUTES = 30
+#: Jobs of the mutation lane's step: each runs one shard (``--shard buildkite``).
+MUTATION_SHARDS = 8
+MUTATION_TIMEOUT_MINUTES = 60
 GPU_TIMEOUT_MINUTES = 45
 BATCH_INVARIANCE_MARK = "batch_invariance"
 
@@ -134,6 +141,19 @@ def generate_pipeline(
                 CPU_TIMEOUT_MINUTES,
             )
         )
+    steps.append(
+        _command_step(
+            ":dna: Mutation lane",
+            "mutation",
+            [
+                "python3 -m pip install --quiet 'tox>=4.11'",
+                "tox -e mutation -- --shard buildkite",
+            ],
+            _cpu_queue(matrix),
+            MUTATION_TIMEOUT_MINUTES,
+            parallelism=MUTATION_SHARDS,
+        )
+    )
     for profile in gpu_profiles_with_queue(matrix):
         label = step_label(profile)
         env = {PROFILE_ENV: profile.id}

@@ -1,0 +1,152 @@
+"""Detection cells: does the platform seam report each profile's machine as the profile says?
+
+Every other cell hands the selection a :class:`~kernels.platform.Platform`
+built from a profile. A detection cell instead fakes the machine one level
+down, where :func:`kernels.platform.detect_platform` reads it (torch's CUDA
+device properties and versions, the FP4 dtype, which optional packages import,
+Triton's version, ``TRITON_INTERPRET``), detects the platform, and runs the
+profile's default selection on what was detected. The profile's fields must
+come back unchanged, and the selection must be the one the oracle expects
+for the profile: a fault in detection (a capability read from the wrong
+property, a version parsed wrongly, a package probe that always succeeds)
+fails the cell on fake hardware, where no real GPU is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.machinery
+import importlib.metadata
+import importlib.util
+import os
+import types
+from collections.abc import Iterator
+from unittest import mock
+
+from harness.evaluate.cells import Cell, cell_id
+from harness.load import Matrix
+from harness.models import GpuProfile, parse_version
+
+__all__ = ["DETECTION_GROUP", "detection_cells", "detection_problems", "fake_machine"]
+
+#: The group of the detection cells.
+DETECTION_GROUP = "detection"
+#: Optional packages whose import the fake machine answers for, and how the probe
+#: says "absent" for each: every way ``importlib.util.find_spec`` can (no spec; an
+#: ImportError from a broken install; a ValueError for a stub module without a spec).
+_PROBED: dict[str, type[Exception] | None] = {
+    "triton": None,
+    "flashinfer": ImportError,
+    "fbgemm_gpu": ValueError,
+}
+_FP4 = "float4_e2m1fn_x2"
+
+
+def detection_cells(matrix: Matrix) -> list[Cell]:
+    """One cell per profile: its default environment and layer, on a detected platform."""
+    return [
+        Cell(
+            id=cell_id(pid, (), None) + "-detected",
+            group=DETECTION_GROUP,
+            profile=pid,
+            env=(),
+            layer=matrix.default_layer_id,
+            location=matrix.where("profile", pid),
+        )
+        for pid in matrix.profiles
+    ]
+
+
+@contextlib.contextmanager
+def fake_machine(profile: GpuProfile) -> Iterator[None]:
+    """torch, the package probes and the environment as they would be on ``profile``'s machine."""
+    import torch
+
+    cuda = profile.device_type == "cuda"
+    cap = profile.capability_tuple or (0, 0)
+    props = types.SimpleNamespace(
+        name=profile.name,
+        major=cap[0],
+        minor=cap[1],
+        # a little over the profile's figure: detection must round it to a tenth of a GiB
+        total_memory=int(((profile.memory_gib or 0) + 0.04) * 2**30),
+    )
+    real_find_spec = importlib.util.find_spec
+    real_version = importlib.metadata.version
+
+    def find_spec(name: str, *args: object, **kwargs: object) -> object:
+        if name in _PROBED:
+            if name in profile.packages:
+                return importlib.machinery.ModuleSpec(name, None)
+            absent = _PROBED[name]
+            if absent is not None:
+                raise absent(f"{name} is not importable on this fake machine")
+            return None
+        return real_find_spec(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    def version(name: str) -> str:
+        if name == "triton":
+            if profile.triton is None or "triton" not in profile.packages:
+                raise importlib.metadata.PackageNotFoundError(name)
+            return f"{profile.triton}.0"
+        return real_version(name)
+
+    had_fp4 = hasattr(torch, _FP4)
+    saved_fp4 = getattr(torch, _FP4, None)
+    saved_interpret = os.environ.get("TRITON_INTERPRET")
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.object(torch.cuda, "is_available", lambda: cuda))
+        stack.enter_context(mock.patch.object(torch.cuda, "current_device", lambda: 0))
+        stack.enter_context(
+            mock.patch.object(torch.cuda, "get_device_properties", lambda index=None: props)
+        )
+        stack.enter_context(mock.patch.object(torch.version, "cuda", profile.cuda))
+        stack.enter_context(mock.patch.object(torch, "__version__", f"{profile.torch}.0+fake"))
+        stack.enter_context(mock.patch.object(importlib.util, "find_spec", find_spec))
+        stack.enter_context(mock.patch.object(importlib.metadata, "version", version))
+        try:
+            if profile.fp4_dtype and not had_fp4:
+                setattr(torch, _FP4, object())
+            elif not profile.fp4_dtype and had_fp4:
+                delattr(torch, _FP4)
+            if profile.triton_interpret:
+                os.environ["TRITON_INTERPRET"] = "1"
+            else:
+                os.environ.pop("TRITON_INTERPRET", None)
+            yield
+        finally:
+            if had_fp4:
+                setattr(torch, _FP4, saved_fp4)
+            elif hasattr(torch, _FP4):
+                delattr(torch, _FP4)
+            if saved_interpret is None:
+                os.environ.pop("TRITON_INTERPRET", None)
+            else:
+                os.environ["TRITON_INTERPRET"] = saved_interpret
+
+
+def detection_problems(profile: GpuProfile, detected: object) -> list[str]:
+    """How the detected platform differs from the profile (read from the YAML, not the code)."""
+    packages = frozenset(profile.packages)
+    want = {
+        "name": profile.name,
+        "device_type": profile.device_type,
+        "capability": profile.capability_tuple,
+        "cuda_version": parse_version(profile.cuda),
+        "packages": packages,
+        "torch_version": parse_version(profile.torch),
+        "has_fp4_dtype": profile.fp4_dtype,
+        "triton_interpret": profile.triton_interpret,
+        "triton_version": parse_version(profile.triton) if "triton" in packages else None,
+        "memory_gib": profile.memory_gib if profile.device_type == "cuda" else None,
+    }
+    if profile.device_type == "cpu":
+        want["name"] = "cpu"  # the seam names every CPU machine "cpu"
+    problems = []
+    for field, value in want.items():
+        got = getattr(detected, field, None)
+        if got != value:
+            problems.append(
+                f"detection: {field} is {got!r} on this profile's machine, the profile says {value!r}"
+            )
+    return problems
