@@ -135,7 +135,7 @@ def test_commands_reference_tox_environments_that_exist(pipeline) -> None:
     used = set()
     for step in command_steps(pipeline):
         for command in step["commands"]:
-            used |= set(re.findall(r"tox -e ([\w-]+)", command))
+            used |= set(re.findall(r"tox -e ([\w.-]+)", command))
     assert used and used <= defined, f"unknown tox envs: {used - defined}"
 
 
