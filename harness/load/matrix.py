@@ -248,10 +248,10 @@ def load_matrix(paths: Sequence[str | Path] | str | Path) -> Matrix:
     matrix = _merge(sources, models, problems)
     if not problems:
         check_references(matrix, problems)
+    if not problems:  # a resource bound: before any analysis that walks the cells' space
+        check_cell_count(matrix, problems)
     if not problems:
         check_declared_support(matrix, problems)
-    if not problems:
-        check_cell_count(matrix, problems)
     if problems:
         raise MatrixError(problems)
     return matrix
