@@ -288,3 +288,23 @@ def test_kernel_constructor_refuses_unsupported_platform() -> None:
     cls = NVFP4_BACKENDS["fbgemm"]
     with pytest.raises(ValueError, match="FbgemmNvFp4LinearKernel cannot be built: fbgemm needs"):
         cls(CONFIG, H100)
+
+
+def test_closest_name_never_suggests_the_name_itself() -> None:
+    from kernels.linear.select import closest_name
+
+    known = ["FlashInferCutlassNvFp4LinearKernel", "CublasLtNvFp4LinearKernel"]
+    # an equal string that is not the same object, as a value read from the environment is
+    same = "".join(["FlashInfer", "CutlassNvFp4LinearKernel"])
+    assert same == known[0] and same is not known[0]
+    assert closest_name(same, known) == "CublasLtNvFp4LinearKernel"
+    assert closest_name("flashinfercutlassnvfp4linearkernel", known) == known[0]
+
+
+def test_closest_name_considers_names_sorting_after_the_typo() -> None:
+    from kernels.linear.select import closest_name
+
+    # the right suggestion sorts after the typo ('e' > 'a'): it must still be found
+    assert closest_name("EmulationNvFp4LinearKernal", ["TritonX", "EmulationNvFp4LinearKernel"]) == (
+        "EmulationNvFp4LinearKernel"
+    )
