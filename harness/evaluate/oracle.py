@@ -194,10 +194,6 @@ class Oracle:
     def _skips_disabled(self, reading: _Reading) -> bool:
         return reading.active is None or reading.active.mode == "restrict"
 
-    def invalid_variables(self, env: Mapping[str, str]) -> list[str]:
-        """Variables whose value makes the selection refuse the environment."""
-        return list(self.read(env).invalid)
-
     def consulted(
         self, env: Mapping[str, str], platform: Platform | None = None
     ) -> tuple[str, ...] | None:
@@ -219,12 +215,6 @@ class Oracle:
         if not self._skips_disabled(reading):
             return tuple(walked)
         return tuple(n for n in walked if self.matrix.backends[n].kernel not in reading.disabled)
-
-    def deciding_rule(self, env: Mapping[str, str]) -> str | None:
-        reading = self.read(env)
-        if reading.invalid:
-            return None
-        return reading.active.rule if reading.active is not None else self.precedence.auto.rule
 
     # --- the expectation ------------------------------------------------------------------
     def expect(
