@@ -81,11 +81,11 @@ def parse_mocks(items: list[str] | None, matrix: Any) -> dict[str, tuple[bool, s
             )
         if matrix is None:
             raise UsageError("--mock needs a matrix (none found)")
-        by_class = {spec.kernel: b for b, spec in matrix.backends.items()}
-        backend = name if name in matrix.backends else by_class.get(name)
+        backend = name if name in matrix.backends else matrix.backend_of_kernel(name)
         if backend is None:
+            classes = [spec.kernel for spec in matrix.backends.values()]
             raise UsageError(
-                "--mock: " + unknown_name("backend", name, [*matrix.backends, *by_class])
+                "--mock: " + unknown_name("backend", name, [*matrix.backends, *classes])
             )
         if backend in mocks:
             raise UsageError(f"--mock {backend} given twice")

@@ -136,7 +136,3 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, query: Query, matrix: Matrix) -> Outcome:
         """Run the selection for ``query`` on fake hardware; never raises for a bad selection."""
-
-    def kernel_backends(self, matrix: Matrix) -> dict[str, str]:
-        """Class name -> backend id, from the matrix."""
-        return {spec.kernel: name for name, spec in matrix.backends.items()}

@@ -150,7 +150,6 @@ class VllmTarget(Target):
                 )
                 return problems
         classes = self.runtime.kernel_classes
-        declared = {spec.kernel: name for name, spec in matrix.backends.items()}
         for name, spec in matrix.backends.items():
             if spec.kernel not in classes:
                 src, path = matrix.source_of("backend", name)
@@ -161,7 +160,7 @@ class VllmTarget(Target):
                         f"(it has: {', '.join(classes)})",
                     )
                 )
-        missing = [c for c in classes if c not in declared]
+        missing = [c for c in classes if matrix.backend_of_kernel(c) is None]
         if missing and matrix.backends:
             src, path = matrix.source_of("backend", next(iter(matrix.backends)))
             problems.append(
@@ -198,7 +197,7 @@ class VllmTarget(Target):
             return Outcome("crash", error=f"{type(exc).__name__}: {exc}")
         messages = tuple(f"{level}: {text}" for level, text in answer.logs)
         if answer.kernel is not None:
-            backend = self.kernel_backends(matrix).get(answer.kernel)
+            backend = matrix.backend_of_kernel(answer.kernel)
             if backend is None:
                 return Outcome(
                     "crash",
