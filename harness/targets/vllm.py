@@ -15,9 +15,8 @@ process: the first evaluation imports it (3-5 s).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +34,6 @@ MATRIX_FOLDER = "matrix/vllm"
 LINEAR_BACKEND = "--linear-backend"
 #: An exception raised in this module is vLLM refusing a variable's value.
 ENVS_MODULE = "vllm.envs"
-#: torch's packed FP4 dtype, which a profile's torch may lack (``fp4_dtype: false``).
-FP4_DTYPE = "float4_e2m1fn_x2"
 
 
 def installed_version() -> str | None:
@@ -45,23 +42,6 @@ def installed_version() -> str | None:
         return importlib.metadata.version("vllm")
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-@contextlib.contextmanager
-def _torch_fp4_dtype(present: bool) -> Iterator[None]:
-    """Hide ``torch.float4_e2m1fn_x2`` for a profile whose torch predates it (vLLM >= 0.24's
-    TorchNvFp4LinearKernel asks ``hasattr(torch, "float4_e2m1fn_x2")``); restored afterwards."""
-    import torch
-
-    if present or not hasattr(torch, FP4_DTYPE):
-        yield
-        return
-    saved = getattr(torch, FP4_DTYPE)
-    delattr(torch, FP4_DTYPE)
-    try:
-        yield
-    finally:
-        setattr(torch, FP4_DTYPE, saved)
 
 
 class VllmTarget(Target):
@@ -188,8 +168,11 @@ class VllmTarget(Target):
             rt.set_platform(p.device_type, p.capability)
             with (
                 rt.env(env),
-                rt.real_support(probes, cuda_runtime=p.cuda_version or (0, 0)),
-                _torch_fp4_dtype(p.has_fp4_dtype),
+                rt.real_support(
+                    probes,
+                    cuda_runtime=p.cuda_version or (0, 0),
+                    torch_fp4_dtype=p.has_fp4_dtype,
+                ),
                 rt.mock_support(mocks),
             ):
                 answer = rt.select(linear_backend=linear_backend)

@@ -260,6 +260,8 @@ release lacks are skipped. A faked ``b12x`` submodule's own ``is_supported()`` a
 vLLM's gate has already required a 12.x device before it asks."""
 
 _COMPILED_PROBE = ("vllm._custom_ops", "cutlass_scaled_mm_supports_fp4")
+#: torch's packed FP4 dtype, which a fake machine's torch may lack.
+_FP4_DTYPE = "float4_e2m1fn_x2"
 
 
 # --------------------------------------------------------------------------------------------
@@ -755,6 +757,7 @@ class VllmRuntime:
         capability: tuple[int, int] | None = None,
         *,
         cuda_runtime: tuple[int, int] = (12, 8),
+        torch_fp4_dtype: bool = True,
     ) -> Iterator[None]:
         """Keep vLLM's real ``is_supported`` code; fake only its leaf probes.
 
@@ -764,7 +767,9 @@ class VllmRuntime:
         ``cutlass_scaled_mm_supports_fp4`` answers from :attr:`rule` with ``cuda_runtime`` as the
         CUDA runtime version (``(12, 8)``: the oldest the PyPI wheels' rule accepts).
         ``capability``, when given, is the platform's capability for the block (the device kind
-        stays), restored afterwards. Everything is restored afterwards.
+        stays), restored afterwards. ``torch_fp4_dtype=False`` hides ``torch.float4_e2m1fn_x2``
+        for a machine whose torch predates it (0.24+'s TorchNvFp4LinearKernel asks ``hasattr``).
+        Everything is restored afterwards.
         """
         known = {probe.package for probe in PACKAGE_PROBES}
         unknown = set(packages) - known
@@ -786,9 +791,14 @@ class VllmRuntime:
                 fakes[probe.name] = _constant(stand_in)
             else:
                 fakes[probe.name] = _constant(present)
+        import torch  # already imported by vLLM
+
         patched = []
         saved_capability = self._platform_cls._capability
         try:
+            if not torch_fp4_dtype and hasattr(torch, _FP4_DTYPE):
+                patched.append((torch, _FP4_DTYPE, getattr(torch, _FP4_DTYPE)))
+                delattr(torch, _FP4_DTYPE)
             if capability is not None:
                 if self._platform_cls._enum == self._device_enums["cpu"]:
                     raise ValueError("real_support: a cpu platform has no compute capability")
