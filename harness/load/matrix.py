@@ -44,14 +44,7 @@ from harness.models import (
     TargetSpec,
 )
 
-__all__ = [
-    "DEFAULT_MATRIX_GLOB",
-    "Location",
-    "Matrix",
-    "default_matrix_paths",
-    "load_matrix",
-    "unknown_name",
-]
+__all__ = ["DEFAULT_MATRIX_GLOB", "Matrix", "default_matrix_paths", "load_matrix"]
 
 #: What ``nvfp4-matrix`` reads when no file is named (the default target's matrix).
 DEFAULT_MATRIX_GLOB = "matrix/*.yaml"
