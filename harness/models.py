@@ -548,6 +548,11 @@ class GoldenExpect(_Strict):
     messages_exact: bool = Field(
         False, description="the notes must equal 'messages' in full, in order"
     )
+    warnings: list[str] | None = Field(
+        None,
+        description="the notes logged at WARNING, each containing one of these texts; every "
+        "other note is logged at INFO (checked through init_nvfp4_linear_kernel's log)",
+    )
 
     @model_validator(mode="after")
     def _backend_or_error(self) -> GoldenExpect:

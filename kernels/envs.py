@@ -74,15 +74,20 @@ def parse_bool(name: str, value: str | None) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class NvFp4Envs:
-    """A typed snapshot of the selection variables."""
+    """A typed snapshot of the selection variables.
 
-    batch_invariant: bool = False
-    use_fbgemm: bool = False
-    use_ct_emulations: bool = False
-    gemm_backend: str | None = None
-    disabled_kernels: frozenset[str] = frozenset()
+    Built by :func:`read_envs`, the one place that says what an unset or empty
+    variable means (``read_envs({})`` is the empty environment); a snapshot
+    built by hand states every field.
+    """
+
+    batch_invariant: bool
+    use_fbgemm: bool
+    use_ct_emulations: bool
+    gemm_backend: str | None
+    disabled_kernels: frozenset[str]
     #: the raw values of the variables that were set, for decision records
-    raw: tuple[tuple[str, str], ...] = ()
+    raw: tuple[tuple[str, str], ...]
 
     def raw_value(self, name: str) -> str | None:
         return dict(self.raw).get(name)

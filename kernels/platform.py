@@ -89,7 +89,7 @@ class Platform:
     def is_cuda(self) -> bool:
         return self.device_type == "cuda"
 
-    def has_capability(self, major: int, minor: int = 0) -> bool:
+    def has_capability(self, major: int, minor: int) -> bool:
         """``capability >= (major, minor)``. False on CPU.
 
         Use this only for rules that really are "this generation or newer"
@@ -106,7 +106,7 @@ class Platform:
     def has_package(self, name: str) -> bool:
         return name in self.packages
 
-    def has_cuda_version(self, major: int, minor: int = 0) -> bool:
+    def has_cuda_version(self, major: int, minor: int) -> bool:
         return self.cuda_version is not None and self.cuda_version >= (major, minor)
 
     @property

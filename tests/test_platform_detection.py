@@ -75,13 +75,15 @@ def test_hand_built_platform_defaults() -> None:
     p = Platform("gpu", "cuda", (9, 0))
     assert (p.torch_version, p.has_fp4_dtype, p.triton_interpret) == ((2, 8), True, False)
     assert (p.cuda_version, p.packages, p.triton_version, p.memory_gib) == (None, frozenset(), None, None)
-    assert p.has_capability(9) and not p.has_capability(9, 1)
-    assert Platform("gpu", "cuda", (12, 0), (12, 0)).has_cuda_version(12)
+    assert p.has_capability(9, 0) and not p.has_capability(9, 1)
+    assert Platform("gpu", "cuda", (12, 0), (12, 0)).has_cuda_version(12, 0)
     assert not Platform("gpu", "cuda", (12, 0), (12, 0)).has_cuda_version(12, 1)
 
 
-def test_default_snapshot_is_the_empty_environment() -> None:
-    assert NvFp4Envs() == read_envs({})
+def test_the_empty_environment_snapshot() -> None:
+    assert read_envs({}) == NvFp4Envs(False, False, False, None, frozenset(), ())
+    with pytest.raises(TypeError):
+        NvFp4Envs()  # type: ignore[call-arg]  # a snapshot built by hand states every field
     with pytest.raises(dataclasses.FrozenInstanceError):
         read_envs({}).batch_invariant = True  # type: ignore[misc]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from harness.evaluate.cells import Cell
 from harness.evaluate.oracle import Expected
@@ -246,4 +247,22 @@ def golden_problems(
         for text in golden.messages:
             if not any(text in note for note in notes):
                 problems.append(f"golden: no note contains {text!r} (notes: {notes})")
+    if golden.warnings is not None and actual.logged is not None:
+        problems += _level_problems(golden.warnings, actual.logged)
+    return problems
+
+
+def _level_problems(warnings: list[str], logged: tuple[tuple[int, str], ...]) -> list[str]:
+    """Notes containing one of ``warnings`` must be logged at WARNING, the others at INFO."""
+    problems = []
+    for level, text in logged:
+        want = logging.WARNING if any(w in text for w in warnings) else logging.INFO
+        if level != want:
+            problems.append(
+                f"golden: logged at {logging.getLevelName(level)}, expected "
+                f"{logging.getLevelName(want)}: {text!r}"
+            )
+    for w in warnings:
+        if not any(w in text for level, text in logged if level == logging.WARNING):
+            problems.append(f"golden: no warning logged contains {w!r}")
     return problems

@@ -73,6 +73,9 @@ class Outcome:
     record: Any = None
     messages: tuple[str, ...] = ()
     entry: str = "decide"
+    #: what the entry point logged, ``(level, message)`` from INFO up; ``None``
+    #: when the target does not observe its log
+    logged: tuple[tuple[int, str], ...] | None = None
 
     @property
     def has_record(self) -> bool:

@@ -1,11 +1,14 @@
 """The default target: this project's own selection (:mod:`kernels.linear.select`).
 
-Fakes go through the seam only: the cell's platform is installed with
-:func:`~kernels.platform.use_platform` and also passed explicitly, the
-environment is a fresh mapping holding only the cell's variables, and mocked
-``is_supported()`` results are subclasses of the registered backend classes
-handed to the selection in ``backends=`` (or patched onto the classes, for the
-``init`` entry point, which takes no table and reads ``os.environ``).
+Fakes go through the arguments: the cell's platform is passed explicitly while
+the seam (:func:`~kernels.platform.use_platform`) holds a decoy that differs in
+every fact a rule reads (:func:`decoy_platform`; the runner checks the seam
+itself separately), the environment is a fresh mapping holding only the cell's
+variables, and mocked ``is_supported()`` results are subclasses of the
+registered backend classes handed to the selection in ``backends=`` (or patched
+onto the classes, for the ``init`` entry point, which takes no table, reads
+``os.environ`` and is judged on what a user sees: the kernel, the exception's
+message, the log).
 
 The selection function and the backend table are parameters, so deliberately
 broken variants (:mod:`harness.targets.mutants`) run through the same matrix.
@@ -14,6 +17,8 @@ broken variants (:mod:`harness.targets.mutants`) run through the same matrix.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -29,7 +34,14 @@ if TYPE_CHECKING:
     from harness.models import LayerSpec
     from kernels.platform import Platform
 
-__all__ = ["NativeTarget", "layer_config", "outcome_of_decision", "quiet_selection_logs"]
+__all__ = [
+    "NativeTarget",
+    "captured_selection_log",
+    "decoy_platform",
+    "layer_config",
+    "outcome_of_decision",
+    "quiet_selection_logs",
+]
 
 Entry = Literal["decide", "init"]
 #: ``select(config, platform, environ, backends) -> SelectionDecision`` (like ``decide``).
@@ -145,7 +157,8 @@ class NativeTarget(Target):
 
     # --- the matrix as a description of the registry ------------------------------------
     def check_matrix(self, matrix: Matrix) -> list[Problem]:
-        """The declared backends must be exactly the registered ones, with the same class names."""
+        """The declared backends must be exactly the registered ones, with the same class
+        names and batch-invariance claims."""
         if not matrix.backends:
             return []
         from kernels.linear.registry import NVFP4_BACKENDS
@@ -167,6 +180,14 @@ class NativeTarget(Target):
                     src.problem(
                         path + ("kernel",),
                         f"the registered {name} class is {cls.__name__}, not {spec.kernel}",
+                    )
+                )
+            elif bool(getattr(cls, "batch_invariant", False)) != spec.batch_invariant:
+                problems.append(
+                    src.problem(
+                        path + ("batch_invariant",),
+                        f"{cls.__name__}.batch_invariant is {cls.batch_invariant}, the matrix "
+                        f"says {spec.batch_invariant}",
                     )
                 )
         missing = [name for name in NVFP4_BACKENDS if name not in matrix.backends]
@@ -225,15 +246,13 @@ class NativeTarget(Target):
 
         entry = entry or self.entry
         config = self.config(query.layer)
+        if entry == "init":
+            return self._via_init(query, config)
         try:
-            with quiet_selection_logs():
-                if entry == "init":
-                    decision = self._via_init(query, config)
-                else:
-                    with use_platform(query.platform):
-                        decision = self.select(
-                            config, query.platform, dict(query.env), self.table(query.mocks)
-                        )
+            with quiet_selection_logs(), use_platform(decoy_platform(query.platform)):
+                decision = self.select(
+                    config, query.platform, dict(query.env), self.table(query.mocks)
+                )
         except InvalidEnvironmentError as exc:
             return Outcome(
                 "invalid-env", error=str(exc), error_type=type(exc).__name__, entry=entry
@@ -248,10 +267,21 @@ class NativeTarget(Target):
             return Outcome("crash", error=f"{type(exc).__name__}: {exc}", entry=entry)
         return outcome_of_decision(decision, self.backends, entry)
 
-    def _via_init(self, query: Query, config: Any) -> Any:
+    def _via_init(self, query: Query, config: Any) -> Outcome:
+        """``init_nvfp4_linear_kernel(config, platform)``, twice, as an engine calls it per layer.
+
+        The environment is ``os.environ`` holding exactly the cell's variables;
+        the seam holds a decoy platform (the explicit argument must win all the
+        way down to the kernel's constructor). The outcome is what a user sees:
+        the kernel built, or the message of the exception raised, and the log.
+        The first call must log every note of its decision once; the second,
+        identical call nothing (notes are logged once per process).
+        """
+        from kernels.errors import InvalidEnvironmentError, KernelSelectionError
         from kernels.linear.select import init_nvfp4_linear_kernel
         from kernels.platform import use_platform
 
+        calls: list[tuple[Any, Any, BaseException | None]] = []
         with contextlib.ExitStack() as stack:
             for name, (ok, reason) in query.mocks.items():
                 verdict = (True, None) if ok else (False, reason)
@@ -263,14 +293,137 @@ class NativeTarget(Target):
                     )
                 )
             stack.enter_context(isolated_environ(query.env))
-            stack.enter_context(use_platform(query.platform))
-            kernel, decision = init_nvfp4_linear_kernel(config)
-        if decision.backend is None:  # init raises instead of returning a failed decision
-            raise AssertionError("init_nvfp4_linear_kernel returned a decision without a backend")
-        expected_class = self.backends[decision.backend]
-        if type(kernel) is not expected_class:
-            raise AssertionError(
-                f"init_nvfp4_linear_kernel built {type(kernel).__name__}, but its decision names "
-                f"{decision.backend} ({expected_class.__name__})"
+            stack.enter_context(use_platform(decoy_platform(query.platform)))
+            log = stack.enter_context(captured_selection_log())
+            for _ in range(2):
+                kernel = decision = raised = None
+                try:
+                    kernel, decision = init_nvfp4_linear_kernel(config, query.platform)
+                except Exception as exc:  # judged below, like every other outcome
+                    raised = exc
+                calls.append((kernel, decision, raised))
+                log.append(None)  # the end of one call
+        records = _split_calls(log)
+        kernel, decision, raised = calls[0]
+        if isinstance(raised, InvalidEnvironmentError):
+            return Outcome(
+                "invalid-env", error=str(raised), error_type=type(raised).__name__, entry="init"
             )
-        return decision
+        if isinstance(raised, KernelSelectionError):
+            decision = raised.decision
+            if decision is None:
+                return Outcome(
+                    "crash", error=f"KernelSelectionError without a decision: {raised}", entry="init"
+                )
+        elif raised is not None:
+            return Outcome("crash", error=f"{type(raised).__name__}: {raised}", entry="init")
+        problems = _init_problems(kernel, decision, records, self.backends)
+        if problems:
+            return Outcome("crash", error="; ".join(problems), entry="init")
+        outcome = outcome_of_decision(decision, self.backends, "init")
+        logged = tuple((level, text) for level, text in records[0] if level > logging.DEBUG)
+        if raised is not None:  # what the user reads is the exception, not the record
+            return dataclasses.replace(
+                outcome, error=str(raised), error_type=type(raised).__name__, logged=logged
+            )
+        return dataclasses.replace(outcome, logged=logged)
+
+
+def decoy_platform(platform: Platform) -> Platform:
+    """What the seam holds while ``platform`` is passed explicitly.
+
+    It differs from ``platform`` in every fact a support rule reads (device,
+    family, CUDA, torch, packages, interpreter): a CPU with nothing installed
+    for a GPU cell, a Blackwell with everything for a CPU cell. Code that reads
+    the seam instead of its argument then picks differently and fails the cell.
+    """
+    return _decoy("cpu" if platform.is_cuda else "cuda")
+
+
+@functools.cache
+def _decoy(device_type: str) -> Platform:
+    from kernels.platform import Platform
+
+    if device_type == "cpu":
+        return Platform(
+            name="nvfp4-matrix-decoy-cpu", device_type="cpu", packages=frozenset(),
+            torch_version=(2, 0), has_fp4_dtype=False, triton_interpret=False,
+        )
+    return Platform(
+        name="nvfp4-matrix-decoy-gpu", device_type="cuda", capability=(10, 0),
+        cuda_version=(13, 0), packages=frozenset({"triton", "flashinfer", "fbgemm_gpu"}),
+        torch_version=(2, 10), has_fp4_dtype=True, triton_interpret=True, triton_version=(3, 6),
+    )
+
+
+class _Capture(logging.Handler):
+    def __init__(self, sink: list[tuple[int, str] | None]) -> None:
+        super().__init__(logging.DEBUG)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append((record.levelno, record.getMessage()))
+
+
+@contextlib.contextmanager
+def captured_selection_log() -> Iterator[list[tuple[int, str] | None]]:
+    """Every record ``kernels.linear`` logs, at every level, kept from the process's handlers.
+
+    The selection's once-per-message memory is cleared before and after
+    (:func:`kernels.linear.select.forget_logged_notes`), so what is captured
+    does not depend on earlier cells, and a real selection later in the
+    process still logs its first notes.
+    """
+    from kernels.linear.select import forget_logged_notes
+
+    logger = logging.getLogger("kernels.linear")
+    sink: list[tuple[int, str] | None] = []
+    handler = _Capture(sink)
+    saved = (logger.disabled, logger.level, logger.propagate)
+    forget_logged_notes()
+    logger.disabled, logger.propagate = False, False
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        yield sink
+    finally:
+        logger.removeHandler(handler)
+        logger.disabled, logger.propagate = saved[0], saved[2]
+        logger.setLevel(saved[1])
+        forget_logged_notes()
+
+
+def _split_calls(log: Sequence[tuple[int, str] | None]) -> list[list[tuple[int, str]]]:
+    calls: list[list[tuple[int, str]]] = [[]]
+    for item in log:
+        if item is None:
+            calls.append([])
+        else:
+            calls[-1].append(item)
+    return calls[:-1]
+
+
+def _init_problems(
+    kernel: Any, decision: Any, records: list[list[tuple[int, str]]], backends: Mapping[str, type]
+) -> list[str]:
+    """How ``init_nvfp4_linear_kernel`` contradicts its own decision (kernel built, notes logged)."""
+    problems = []
+    if decision.backend is not None:
+        expected_class = backends[decision.backend]
+        if type(kernel) is not expected_class:
+            problems.append(
+                f"init_nvfp4_linear_kernel built {type(kernel).__name__}, but its decision "
+                f"names {decision.backend} ({expected_class.__name__})"
+            )
+    first = [text for level, text in records[0] if level > logging.DEBUG]
+    if first != list(decision.messages):
+        problems.append(
+            f"init_nvfp4_linear_kernel logged {first}, but its decision's notes are "
+            f"{list(decision.messages)} (each once, in order)"
+        )
+    if len(records) > 1 and records[1]:
+        problems.append(
+            "init_nvfp4_linear_kernel logged again when called again for the same layer "
+            f"({[text for _, text in records[1]]}): notes are logged once per process"
+        )
+    return problems

@@ -40,6 +40,7 @@ __all__ = [
     "PRECEDENCE",
     "ForcingRule",
     "decide",
+    "forget_logged_notes",
     "init_nvfp4_linear_kernel",
 ]
 
@@ -93,7 +94,7 @@ PRECEDENCE: tuple[ForcingRule, ...] = (
 )
 
 class _OncePerMessage(logging.Filter):
-    """Lets each distinct message through once per process.
+    """Lets each distinct message through once per process (until :func:`forget_logged_notes`).
 
     A model builds hundreds of NVFP4 layers; the same fallback warning for each
     would drown the log. As a logger filter it runs only for records the logger
@@ -113,7 +114,14 @@ class _OncePerMessage(logging.Filter):
         return True
 
 
-logger.addFilter(_OncePerMessage())
+_ONCE = _OncePerMessage()
+logger.addFilter(_ONCE)
+
+
+def forget_logged_notes() -> None:
+    """Log every note once more: for a second model in the same process, or a test of the log."""
+    _ONCE.seen.clear()
+
 
 #: The start of the note that automatic selection ended at the emulation (a warning).
 FALLBACK_NOTE = "NVFP4 linear falling back to the slow emulation backend"
@@ -142,8 +150,8 @@ def unknown_disabled_notes(
 
 
 def closest_name(name: str, known: Sequence[str]) -> str | None:
-    """The known name closest to ``name``, ignoring case (never ``name`` itself)."""
-    folded = {k.casefold(): k for k in reversed(known) if k != name}
+    """The name in ``known`` closest to ``name`` (which is not in it), ignoring case."""
+    folded = {k.casefold(): k for k in reversed(known)}
     if name.casefold() in folded:
         return folded[name.casefold()]
     close = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.0)

@@ -28,7 +28,7 @@ import torch
 from kernels.errors import FormatError
 from kernels.gemm.layout import pack_dequant_weights, pack_linear_weights
 from kernels.gemm.plan import fused_counter_slots, plan_for, tile_for
-from kernels.linear.base import NvFp4LinearKernel, NvFp4LinearLayer, Verdict
+from kernels.linear.base import NvFp4LinearKernel, NvFp4LinearLayer, Verdict, requirement_verdict
 from kernels.platform import Platform, current_platform
 
 if TYPE_CHECKING:
@@ -68,14 +68,10 @@ class TritonNvFp4LinearKernel(NvFp4LinearKernel):
             if not p.has_package("triton"):
                 return False, "triton needs the triton package, which is not installed"
             return False, "triton on a CPU needs TRITON_INTERPRET=1 (the Triton interpreter)"
-        if not p.has_capability(*cls.MIN_CAPABILITY):
-            return False, (
-                f"triton needs compute capability >= {cls.MIN_CAPABILITY[0]}.{cls.MIN_CAPABILITY[1]} "
-                f"(bf16 tensor cores), platform is {p.sm}"
-            )
-        if not p.has_package("triton"):
-            return False, "triton needs the triton package, which is not installed"
-        return True, None
+        # On a GPU: bf16 tensor cores (sm80+) for the dequantize-then-tl.dot path.
+        return requirement_verdict(
+            cls.name, p, min_capability=cls.MIN_CAPABILITY, packages=("triton",)
+        )
 
     @classmethod
     def path_for(cls, platform: Platform | None = None) -> str:
