@@ -844,14 +844,17 @@ def cmd_kill(args: argparse.Namespace) -> int:
     return 0 if code == SURVIVED else 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mutation/lane.py", description=__doc__.splitlines()[0])
+def command_parser(prog: str, description: str, shards: bool) -> tuple[argparse.ArgumentParser, Any]:
+    """``run``, ``list`` and the internal ``_part`` (``shards``: with ``--shard``/``--ci``);
+    returns the parser and its subparsers, for more commands."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("run", "list"):
         p = sub.add_parser(name)
-        which = p.add_mutually_exclusive_group()
-        which.add_argument("--shard", help="INDEX/COUNT, or 'buildkite' (BUILDKITE_PARALLEL_JOB)")
-        which.add_argument("--ci", action="store_true", help="the fixed part CI runs")
+        if shards:
+            which = p.add_mutually_exclusive_group()
+            which.add_argument("--shard", help="INDEX/COUNT, or 'buildkite' (BUILDKITE_PARALLEL_JOB)")
+            which.add_argument("--ci", action="store_true", help="the fixed part CI runs")
         p.add_argument("--match", action="append", help="only mutants whose report line "
                        "contains this text (a file, 'file:line', a unit, an operator); repeatable")
         if name == "run":
@@ -863,14 +866,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     part.add_argument("out")
     part.add_argument("label")
     part.add_argument("--quiet", action="store_true")
-    sub.add_parser("kill")
-    args = parser.parse_args(argv)
-    commands = {"run": cmd_run, "list": cmd_list, "_part": cmd_part, "kill": cmd_kill}
+    return parser, sub
+
+
+def run_command(commands: dict[str, Callable[[argparse.Namespace], int]],
+                args: argparse.Namespace, name: str) -> int:
+    """The chosen command; a :class:`LaneError` is one line on stderr and exit code 2."""
     try:
         return commands[args.command](args)
     except LaneError as exc:
-        print(f"mutation lane: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, sub = command_parser("mutation/lane.py", __doc__.splitlines()[0], shards=True)
+    sub.add_parser("kill")
+    args = parser.parse_args(argv)
+    commands = {"run": cmd_run, "list": cmd_list, "_part": cmd_part, "kill": cmd_kill}
+    return run_command(commands, args, "mutation lane")
 
 
 if __name__ == "__main__":

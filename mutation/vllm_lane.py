@@ -429,29 +429,10 @@ def cmd_part(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mutation/vllm_lane.py",
-                                     description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "list"):
-        p = sub.add_parser(name)
-        p.add_argument("--match", action="append", help="only mutants whose report line "
-                       "contains this text (a line 'file:line', an operator); repeatable")
-        if name == "run":
-            p.add_argument("--quiet", action="store_true", help="no line per mutant")
-            p.add_argument("--jobs", type=int, default=None,
-                           help="processes, one shard each (default: one per core)")
-    part = sub.add_parser("_part", help="(internal) one process of run --jobs")
-    part.add_argument("todo")
-    part.add_argument("out")
-    part.add_argument("label")
-    part.add_argument("--quiet", action="store_true")
+    parser, _ = lane.command_parser("mutation/vllm_lane.py", __doc__.splitlines()[0], shards=False)
     args = parser.parse_args(argv)
-    commands = {"run": cmd_run, "list": cmd_list, "_part": cmd_part}
-    try:
-        return commands[args.command](args)
-    except LaneError as exc:
-        print(f"vLLM mutation lane: {exc}", file=sys.stderr)
-        return 2
+    return lane.run_command({"run": cmd_run, "list": cmd_list, "_part": cmd_part}, args,
+                            "vLLM mutation lane")
 
 
 if __name__ == "__main__":

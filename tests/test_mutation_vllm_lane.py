@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
-import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,16 +22,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(ROOT / "mutation"))
+import vllm_lane as vlane  # noqa: E402  (mutation/vllm_lane.py, a script beside lane.py)
 
-
-vlane = _load("mutation_vllm_lane", ROOT / "mutation" / "vllm_lane.py")
 lane = vlane.lane
 
 FAKE = '''\

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 import inspect
 import sys
 from pathlib import Path
@@ -22,16 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BI_TEST = "if envs.VLLM_BATCH_INVARIANT:"
 
 
-def _load_lane():
-    spec = importlib.util.spec_from_file_location("mutation_vllm_lane", ROOT / "mutation" / "vllm_lane.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mutation_vllm_lane"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-vlane = _load_lane()
+sys.path.insert(0, str(ROOT / "mutation"))
+import vllm_lane as vlane  # noqa: E402  (mutation/vllm_lane.py, a script beside lane.py)
 
 
 @pytest.fixture(scope="module")
