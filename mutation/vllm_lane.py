@@ -118,10 +118,12 @@ def scope_functions(source: str, patterns: Sequence[str], where: str) -> list[as
 
 
 def scoped_source(source: str, functions: Sequence[ast.FunctionDef]) -> str:
-    """``source`` with every line blanked but the ``functions`` and the ``__future__`` imports.
+    """``source`` with only the ``functions`` and the ``__future__`` imports left as code.
 
-    Line numbers are kept, so mutants are reported and compiled at the file's own lines;
-    cosmic-ray then walks a few functions instead of the whole module.
+    Every other line becomes a comment holding its line number: line numbers are kept, so
+    mutants are reported and compiled at the file's own lines, and cosmic-ray walks a few
+    functions instead of the whole module. (Comments, not blank lines: many equal lines
+    make the line diff that describes each mutant quadratic.)
     """
     keep: set[int] = set()
     tree = ast.parse(source)
@@ -130,7 +132,7 @@ def scoped_source(source: str, functions: Sequence[ast.FunctionDef]) -> str:
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         keep.update(range(first, (node.end_lineno or node.lineno) + 1))
     lines = source.splitlines()
-    return "\n".join(text if n in keep else "" for n, text in enumerate(lines, 1)) + "\n"
+    return "\n".join(text if n in keep else f"# {n}" for n, text in enumerate(lines, 1)) + "\n"
 
 
 @dataclasses.dataclass(frozen=True)
