@@ -55,11 +55,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lane  # noqa: E402  (mutation/lane.py: the shared pieces)
 from lane import LaneError, Mutant  # noqa: E402
 
+# The module that defines the selection, and the function (the runtime imports no vLLM here).
+from harness.targets.vllm_runtime import KERNELS_MODULE, SELECTION_FUNCTION  # noqa: E402
+
 ROOT = lane.ROOT
 MUTATION = ROOT / "mutation"
-#: The module that defines the selection, and the function itself (as the runtime names them).
-KERNELS_MODULE = "vllm.model_executor.kernels.linear"
-SELECTION_FUNCTION = "init_nvfp4_linear_kernel"
 
 
 def equivalents_path(line: str) -> Path:
