@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -227,11 +227,17 @@ def _changed_text(original: str, mutated: str, line: int) -> tuple[str, str]:
 
 def _module_mutants(module: str, patterns: Sequence[str], operator_cfg: dict[str, Any],
                     root: Path) -> list[Mutant]:
+    return source_mutants((root / module).read_text(), module, patterns, operator_cfg)
+
+
+def source_mutants(source: str, module: str, patterns: Sequence[str],
+                   operator_cfg: dict[str, Any]) -> list[Mutant]:
+    """cosmic-ray's mutants of ``source`` inside the units ``patterns`` name (``module``: its name
+    in the reports), in cosmic-ray's order (operator, then occurrence)."""
     from cosmic_ray.ast import ast_nodes, get_ast
     from cosmic_ray.commands.init import _operators
     from cosmic_ray.mutating import mutate_code
 
-    source = (root / module).read_text()
     units = units_of(source)
     spans = annotation_spans(source)
     tree = get_ast(source)
@@ -275,24 +281,31 @@ def generate(config: dict[str, Any], root: Path = ROOT, jobs: int = 1) -> list[M
     ).encode()).hexdigest()[:16]
     cache = root / "reports" / "mutation" / f"mutants-{digest}.json"
     if cache.exists():
-        return [_mutant(m) for m in json.loads(cache.read_text())]
+        return [mutant_from(m) for m in json.loads(cache.read_text())]
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         parts = pool.map(_module_mutants, modules, [scope[m] for m in modules],
                          [operator_cfg] * len(modules), [root] * len(modules))
         out = [m for part in parts for m in part]
     out.sort(key=lambda m: (modules.index(m.file), m.line, m.operator, m.occurrence))
+    out = number_twins(out)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps([dataclasses.asdict(m) for m in out]))
+    return out
+
+
+def number_twins(mutants: Sequence[Mutant]) -> list[Mutant]:
+    """Set ``nth`` on the second, third, ... mutant with the same key (in the given order)."""
+    out = list(mutants)
     seen: dict[str, int] = {}
     for i, m in enumerate(out):
         n = seen.get(m.key, 0)
         seen[m.key] = n + 1
         if n:
             out[i] = dataclasses.replace(m, nth=n)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps([dataclasses.asdict(m) for m in out]))
     return out
 
 
-def _mutant(data: dict[str, Any]) -> Mutant:
+def mutant_from(data: dict[str, Any]) -> Mutant:
     return Mutant(**{**data, "start": tuple(data["start"]), "end": tuple(data["end"])})
 
 
@@ -330,13 +343,21 @@ class Equivalent:
     reason: str
     line: int  # where the entry is written in equivalents.yaml
     nth: int = 0
+    #: the name of the file the entry is written in
+    source: str = "equivalents.yaml"
 
     @property
     def key(self) -> str:
         return mutant_key(self.file, self.unit, self.operator, self.before, self.after, self.nth)
 
 
-def load_equivalents(path: Path = EQUIVALENTS) -> list[Equivalent]:
+#: What an entry of each section of an equivalents file is called in messages.
+SECTIONS = {"equivalent": "an equivalent", "accepted": "an accepted survivor"}
+
+
+def load_equivalents(path: Path = EQUIVALENTS, section: str = "equivalent") -> list[Equivalent]:
+    """The entries of one section of an equivalents file (``equivalent``, or ``accepted``:
+    survivors that change behaviour the matrix deliberately does not pin)."""
     import yaml
 
     class _Loader(yaml.SafeLoader):
@@ -349,7 +370,7 @@ def load_equivalents(path: Path = EQUIVALENTS) -> list[Equivalent]:
 
     _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     data = yaml.load(path.read_text(), Loader=_Loader) or {}
-    entries = data.get("equivalent", []) or []
+    entries = data.get(section, []) or []
     out = []
     fields = ("file", "unit", "operator", "before", "after", "reason")
     for entry in entries:
@@ -357,14 +378,15 @@ def load_equivalents(path: Path = EQUIVALENTS) -> list[Equivalent]:
         extra = sorted(set(entry) - set(fields) - {"__line__", "nth"})
         where = f"{path.name}:{entry['__line__']}"
         if missing or extra:
-            raise LaneError(f"{where}: an equivalent needs {', '.join(fields)} (strings); "
+            raise LaneError(f"{where}: {SECTIONS[section]} needs {', '.join(fields)} (strings); "
                             f"missing {missing or 'none'}, unknown {extra or 'none'}")
         if not entry["reason"].strip() or "\n" in entry["reason"].strip():
             raise LaneError(f"{where}: 'reason' must be one line")
         nth = entry.get("nth", 0)
         if not isinstance(nth, int) or nth < 0:
             raise LaneError(f"{where}: 'nth' is a count (0, 1, ...)")
-        out.append(Equivalent(*(entry[f] for f in fields), line=entry["__line__"], nth=nth))
+        out.append(Equivalent(*(entry[f] for f in fields), line=entry["__line__"], nth=nth,
+                              source=path.name))
     keys = [e.key for e in out]
     twice = sorted({k for k in keys if keys.count(k) > 1})
     if twice:
@@ -467,6 +489,16 @@ def kill_in_process(root: Path, tests: Sequence[str], result_file: Path | None) 
 
 def kill_forked(root: Path, tests: Sequence[str], timeout: float, scratch: Path) -> tuple[str, str]:
     """Fork, run both stages in the child, return ``(verdict, detail)``."""
+    return forked(lambda result_file: kill_in_process(root, tests, result_file), timeout, scratch)
+
+
+def forked(stages: Callable[[Path], int], timeout: float, scratch: Path) -> tuple[str, str]:
+    """Run ``stages(result_file)`` in a forked child, its output discarded; ``(verdict, detail)``.
+
+    The child's exit code is the verdict (:data:`SURVIVED`, :data:`KILLED_BY_MATRIX`,
+    :data:`KILLED_BY_TESTS`) and ``result_file`` its detail. A child that runs past
+    ``timeout`` seconds or dies otherwise counts as killed by the matrix.
+    """
     result_file = scratch / "kill-result.txt"
     result_file.unlink(missing_ok=True)
     sys.stdout.flush()
@@ -478,7 +510,7 @@ def kill_forked(root: Path, tests: Sequence[str], timeout: float, scratch: Path)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
-            code = kill_in_process(root, tests, result_file)
+            code = stages(result_file)
         finally:
             os._exit(code)
     deadline = time.monotonic() + timeout
@@ -520,9 +552,7 @@ def run_shard(
 ) -> dict[str, Any]:
     """Kill ``mutants`` in a private copy of the tree; write and return the shard's results."""
     import cosmic_ray.plugins
-    from cosmic_ray.mutating import _make_diff, use_mutation
-    from cosmic_ray.work_db import WorkDB, use_db
-    from cosmic_ray.work_item import MutationSpec, TestOutcome, WorkerOutcome, WorkItem, WorkResult
+    from cosmic_ray.mutating import use_mutation
 
     sys.dont_write_bytecode = True
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -544,40 +574,68 @@ def run_shard(
             if verdict != "survived":
                 raise LaneError(f"the unmutated code does not pass the kill stages ({verdict}: {detail})")
             timeout = max(60.0, 10 * baseline)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            session = out.with_suffix(".sqlite")
-            session.unlink(missing_ok=True)
-            with use_db(str(session), WorkDB.Mode.create) as db:
-                for n, mutant in enumerate(mutants, 1):
-                    spec = MutationSpec(
-                        module_path=mutant.file, operator_name=mutant.operator,
-                        occurrence=mutant.occurrence, start_pos=tuple(mutant.start),
-                        end_pos=tuple(mutant.end), definition_name=mutant.unit,
-                    )
-                    db.add_work_item(WorkItem.single(mutant.job_id, spec))
-                    operator = cosmic_ray.plugins.get_operator(mutant.operator)()
-                    t0 = time.monotonic()
-                    with use_mutation(Path(mutant.file), operator, mutant.occurrence) as (orig, mutated):
-                        if mutated is None:
-                            raise LaneError(f"cosmic-ray no longer applies {mutant.describe()}")
-                        verdict, detail = kill_forked(work, tests, timeout, Path(tmp))
-                    seconds = time.monotonic() - t0
-                    db.set_result(mutant.job_id, WorkResult(
-                        worker_outcome=WorkerOutcome.NORMAL,
-                        test_outcome=TestOutcome.SURVIVED if verdict == "survived" else TestOutcome.KILLED,
-                        output=f"{verdict}: {detail}",
-                        diff="\n".join(_make_diff(orig, mutated, mutant.file)),
-                    ))
-                    results.append({**dataclasses.asdict(mutant), "key": mutant.key,
-                                    "verdict": verdict, "detail": detail,
-                                    "seconds": round(seconds, 2)})
-                    if progress:
-                        print(f"[{label}] {n}/{len(mutants)} {verdict:<8} {mutant.describe()}",
-                              flush=True)
+
+            def kill(mutant: Mutant) -> tuple[str, str, str, str]:
+                operator = cosmic_ray.plugins.get_operator(mutant.operator)()
+                with use_mutation(Path(mutant.file), operator, mutant.occurrence) as (orig, mutated):
+                    if mutated is None:
+                        raise LaneError(f"cosmic-ray no longer applies {mutant.describe()}")
+                    verdict, detail = kill_forked(work, tests, timeout, Path(tmp))
+                return verdict, detail, orig, mutated
+
+            results = kill_each(mutants, label, out, progress, kill)
         finally:
             os.chdir(cwd)
+    return write_shard_report(out, label, mutants, started, baseline, results)
+
+
+def kill_each(mutants: Sequence[Mutant], label: str, out: Path, progress: bool,
+              kill: Callable[[Mutant], tuple[str, str, str, str]]) -> list[dict[str, Any]]:
+    """``kill(mutant)`` -> ``(verdict, detail, original text, mutated text)`` for each mutant.
+
+    Every mutant is a work item of a cosmic-ray session database beside ``out``
+    (``.sqlite``: ``cosmic-ray dump`` reads it), with its outcome and diff; the
+    results come back as the shard report's entries.
+    """
+    from cosmic_ray.mutating import _make_diff
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import MutationSpec, TestOutcome, WorkerOutcome, WorkItem, WorkResult
+
+    results: list[dict[str, Any]] = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    session = out.with_suffix(".sqlite")
+    session.unlink(missing_ok=True)
+    with use_db(str(session), WorkDB.Mode.create) as db:
+        for n, mutant in enumerate(mutants, 1):
+            spec = MutationSpec(
+                module_path=mutant.file, operator_name=mutant.operator,
+                occurrence=mutant.occurrence, start_pos=tuple(mutant.start),
+                end_pos=tuple(mutant.end), definition_name=mutant.unit,
+            )
+            db.add_work_item(WorkItem.single(mutant.job_id, spec))
+            t0 = time.monotonic()
+            verdict, detail, orig, mutated = kill(mutant)
+            seconds = time.monotonic() - t0
+            db.set_result(mutant.job_id, WorkResult(
+                worker_outcome=WorkerOutcome.NORMAL,
+                test_outcome=TestOutcome.SURVIVED if verdict == "survived" else TestOutcome.KILLED,
+                output=f"{verdict}: {detail}",
+                diff="\n".join(_make_diff(orig, mutated, mutant.file)),
+            ))
+            results.append({**dataclasses.asdict(mutant), "key": mutant.key,
+                            "verdict": verdict, "detail": detail,
+                            "seconds": round(seconds, 2)})
+            if progress:
+                print(f"[{label}] {n}/{len(mutants)} {verdict:<8} {mutant.describe()}",
+                      flush=True)
+    return results
+
+
+def write_shard_report(out: Path, label: str, mutants: Sequence[Mutant], started: float,
+                       baseline: float, results: list[dict[str, Any]],
+                       **extra: Any) -> dict[str, Any]:
     report = {"shard": label, "mutants": len(mutants), "seconds": round(time.monotonic() - started, 1),
-              "baseline_seconds": round(baseline, 2), "results": results}
+              "baseline_seconds": round(baseline, 2), "results": results, **extra}
     out.write_text(json.dumps(report, indent=1))
     return report
 
@@ -594,6 +652,8 @@ class Score:
     survivors: list[dict[str, Any]]
     #: equivalents that were run and killed (the entry is wrong) or matched no mutant
     stale: list[str]
+    #: survivors listed as accepted (behaviour the matrix deliberately does not pin)
+    accepted: list[tuple[dict[str, Any], Equivalent]] = dataclasses.field(default_factory=list)
 
     @property
     def counted(self) -> int:
@@ -609,14 +669,19 @@ class Score:
 
 
 def score(results: Sequence[dict[str, Any]], equivalents: Sequence[Equivalent],
-          complete: bool) -> Score:
-    """Classify every result; ``complete``: every shard ran (stale entries are then errors)."""
-    by_key = {e.key: e for e in equivalents}
+          complete: bool, accepted: Sequence[Equivalent] = ()) -> Score:
+    """Classify every result; ``complete``: every shard ran (stale entries are then errors).
+
+    ``accepted``: survivors that are listed, with a reason, as behaviour the matrix does
+    not pin; they count (they are not equivalent) but do not fail the lane.
+    """
+    by_key = {e.key: ("equivalent", e) for e in equivalents}
+    by_key.update({e.key: ("accepted", e) for e in accepted})
     seen: set[str] = set()
-    equivalent, survivors, stale = [], [], []
+    equivalent, survivors, stale, kept = [], [], [], []
     by_matrix = by_tests = 0
     for r in results:
-        entry = by_key.get(r["key"])
+        kind, entry = by_key.get(r["key"], ("", None))
         if entry is not None:
             seen.add(entry.key)
         if r["verdict"] == "matrix":
@@ -624,36 +689,43 @@ def score(results: Sequence[dict[str, Any]], equivalents: Sequence[Equivalent],
         elif r["verdict"] == "tests":
             by_tests += 1
         if entry is not None and r["verdict"] != "survived":
-            stale.append(f"equivalents.yaml:{entry.line}: listed as equivalent but killed by the "
+            stale.append(f"{entry.source}:{entry.line}: listed as {kind} but killed by the "
                          f"{r['verdict']} ({r['detail']}): remove the entry")
         elif entry is not None:
-            equivalent.append((r, entry))
+            (equivalent if kind == "equivalent" else kept).append((r, entry))
         elif r["verdict"] == "survived":
             survivors.append(r)
     if complete:
-        for e in equivalents:
+        for e in [*equivalents, *accepted]:
             if e.key not in seen:
-                stale.append(f"equivalents.yaml:{e.line}: matches no mutant the tool generates "
+                stale.append(f"{e.source}:{e.line}: matches no mutant the tool generates "
                              f"({e.file} [{e.unit}] {e.operator}): remove or update it")
-    return Score(len(results), by_matrix, by_tests, equivalent, survivors, stale)
+    return Score(len(results), by_matrix, by_tests, equivalent, survivors, stale, kept)
 
 
 def describe_result(r: dict[str, Any]) -> str:
-    return _mutant({f.name: r[f.name] for f in dataclasses.fields(Mutant)}).describe()
+    return mutant_from({f.name: r[f.name] for f in dataclasses.fields(Mutant)}).describe()
 
 
-def summary_text(s: Score, shards: str, seconds: float) -> str:
+def summary_text(s: Score, shards: str, seconds: float, *, title: str = "mutation lane",
+                 listed_in: str = "mutation/equivalents.yaml", tests_stage: bool = True) -> str:
+    """The lane's closing lines; ``tests_stage=False`` for a lane whose only stage is the matrix."""
     lines = [
-        f"mutation lane ({shards}): {s.total} mutants, {len(s.equivalent)} equivalent, "
+        f"{title} ({shards}): {s.total} mutants, {len(s.equivalent)} equivalent, "
         f"{s.counted} counted",
         f"  matrix alone kills      : {s.by_matrix}/{s.counted} ({s.percent(s.by_matrix):.1f}%)",
-        f"  matrix + unit tests kill: {s.by_matrix + s.by_tests}/{s.counted} "
-        f"({s.percent(s.by_matrix + s.by_tests):.1f}%)",
+    ]
+    if tests_stage:
+        lines.append(f"  matrix + unit tests kill: {s.by_matrix + s.by_tests}/{s.counted} "
+                     f"({s.percent(s.by_matrix + s.by_tests):.1f}%)")
+    if s.accepted:
+        lines.append(f"  accepted survivors      : {len(s.accepted)}")
+    lines += [
         f"  survivors               : {len(s.survivors)}",
         f"  time                    : {seconds:.0f} s",
     ]
     if s.survivors:
-        lines.append("SURVIVORS (not killed, not listed in mutation/equivalents.yaml):")
+        lines.append(f"SURVIVORS (not killed, not listed in {listed_in}):")
         lines += [f"  {describe_result(r)}" for r in s.survivors]
     if s.stale:
         lines.append("EQUIVALENTS FILE OUT OF DATE:")
@@ -661,17 +733,24 @@ def summary_text(s: Score, shards: str, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def markdown(s: Score, results: Sequence[dict[str, Any]], shards: str) -> str:
+def markdown(s: Score, results: Sequence[dict[str, Any]], shards: str, *,
+             title: str = "Mutation lane", tests_stage: bool = True) -> str:
+    if tests_stage:
+        head = "| mutants | equivalent | counted | matrix alone | matrix + tests | survivors |"
+        killed = (f"{s.by_matrix} ({s.percent(s.by_matrix):.1f}%) | {s.by_matrix + s.by_tests} "
+                  f"({s.percent(s.by_matrix + s.by_tests):.1f}%)")
+    else:
+        head = "| mutants | equivalent | counted | killed by the matrix | accepted | survivors |"
+        killed = f"{s.by_matrix} ({s.percent(s.by_matrix):.1f}%) | {len(s.accepted)}"
     out = [
-        f"# Mutation lane ({shards})", "",
-        "| mutants | equivalent | counted | matrix alone | matrix + tests | survivors |",
-        "|---|---|---|---|---|---|",
-        f"| {s.total} | {len(s.equivalent)} | {s.counted} | {s.by_matrix} "
-        f"({s.percent(s.by_matrix):.1f}%) | {s.by_matrix + s.by_tests} "
-        f"({s.percent(s.by_matrix + s.by_tests):.1f}%) | {len(s.survivors)} |", "",
+        f"# {title} ({shards})", "", head, "|---|---|---|---|---|---|",
+        f"| {s.total} | {len(s.equivalent)} | {s.counted} | {killed} | {len(s.survivors)} |", "",
     ]
     if s.survivors:
         out += ["## Survivors", ""] + [f"- `{describe_result(r)}`" for r in s.survivors] + [""]
+    if s.accepted:
+        out += ["## Accepted survivors", ""]
+        out += [f"- `{describe_result(r)}`: {e.reason}" for r, e in s.accepted] + [""]
     tests = [r for r in results if r["verdict"] == "tests"]
     if tests:
         out += ["## Killed by the unit tests only", ""]
@@ -715,23 +794,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     tag = label.replace(" ", "-").replace("/", "-of-")
     started = time.monotonic()
     print(f"mutation lane: {len(mutants)} mutants ({label}) in {jobs} process(es)", flush=True)
-    if jobs == 1:
-        reports = [run_shard(mutants, config, label, REPORTS / f"{tag}.json", not args.quiet)]
-    else:
-        procs = []
-        for j in range(jobs):
-            part = shard(mutants, j, jobs)
-            todo = REPORTS / f"{tag}-part-{j}-of-{jobs}.todo.json"
-            todo.write_text(json.dumps([dataclasses.asdict(m) for m in part]))
-            out = REPORTS / f"{tag}-part-{j}-of-{jobs}.json"
-            cmd = [sys.executable, str(Path(__file__)), "_part", str(todo), str(out),
-                   f"{label} part {j}/{jobs}"]
-            cmd += ["--quiet"] if args.quiet else []
-            procs.append((subprocess.Popen(cmd), out))
-        failed = [p.args for p, _ in procs if p.wait() != 0]
-        if failed:
-            raise LaneError(f"{len(failed)} shard process(es) failed; see their output above")
-        reports = [json.loads(out.read_text()) for _, out in procs]
+    reports = run_parts(
+        mutants, jobs, REPORTS, tag, label, args.quiet, Path(__file__),
+        lambda todo, part_label, out: run_shard(todo, config, part_label, out, not args.quiet),
+    )
     results = [r for rep in reports for r in rep["results"]]
     s = score(results, equivalents, complete)
     text = summary_text(s, label, time.monotonic() - started)
@@ -740,10 +806,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if s.ok else 1
 
 
+def run_parts(
+    mutants: Sequence[Mutant], jobs: int, reports: Path, tag: str, label: str, quiet: bool,
+    script: Path, run_here: Callable[[Sequence[Mutant], str, Path], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The shard reports of ``mutants``: killed here by ``run_here(mutants, label, out)`` when
+    ``jobs`` is 1, else split over ``jobs`` processes (``script _part TODO OUT LABEL``)."""
+    if jobs == 1:
+        return [run_here(mutants, label, reports / f"{tag}.json")]
+    procs = []
+    for j in range(jobs):
+        part = shard(mutants, j, jobs)
+        todo = reports / f"{tag}-part-{j}-of-{jobs}.todo.json"
+        todo.write_text(json.dumps([dataclasses.asdict(m) for m in part]))
+        out = reports / f"{tag}-part-{j}-of-{jobs}.json"
+        cmd = [sys.executable, str(script), "_part", str(todo), str(out), f"{label} part {j}/{jobs}"]
+        cmd += ["--quiet"] if quiet else []
+        procs.append((subprocess.Popen(cmd), out))
+    failed = [p.args for p, _ in procs if p.wait() != 0]
+    if failed:
+        raise LaneError(f"{len(failed)} shard process(es) failed; see their output above")
+    return [json.loads(out.read_text()) for _, out in procs]
+
+
 def cmd_part(args: argparse.Namespace) -> int:
     """One process of ``run --jobs N``: the mutants listed in ``args.todo``."""
     config = load_config()
-    mutants = [_mutant(m) for m in json.loads(Path(args.todo).read_text())]
+    mutants = [mutant_from(m) for m in json.loads(Path(args.todo).read_text())]
     run_shard(mutants, config, args.label, Path(args.out), not args.quiet)
     return 0
 
@@ -755,14 +844,17 @@ def cmd_kill(args: argparse.Namespace) -> int:
     return 0 if code == SURVIVED else 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mutation/lane.py", description=__doc__.splitlines()[0])
+def command_parser(prog: str, description: str, shards: bool) -> tuple[argparse.ArgumentParser, Any]:
+    """``run``, ``list`` and the internal ``_part`` (``shards``: with ``--shard``/``--ci``);
+    returns the parser and its subparsers, for more commands."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("run", "list"):
         p = sub.add_parser(name)
-        which = p.add_mutually_exclusive_group()
-        which.add_argument("--shard", help="INDEX/COUNT, or 'buildkite' (BUILDKITE_PARALLEL_JOB)")
-        which.add_argument("--ci", action="store_true", help="the fixed part CI runs")
+        if shards:
+            which = p.add_mutually_exclusive_group()
+            which.add_argument("--shard", help="INDEX/COUNT, or 'buildkite' (BUILDKITE_PARALLEL_JOB)")
+            which.add_argument("--ci", action="store_true", help="the fixed part CI runs")
         p.add_argument("--match", action="append", help="only mutants whose report line "
                        "contains this text (a file, 'file:line', a unit, an operator); repeatable")
         if name == "run":
@@ -774,14 +866,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     part.add_argument("out")
     part.add_argument("label")
     part.add_argument("--quiet", action="store_true")
-    sub.add_parser("kill")
-    args = parser.parse_args(argv)
-    commands = {"run": cmd_run, "list": cmd_list, "_part": cmd_part, "kill": cmd_kill}
+    return parser, sub
+
+
+def run_command(commands: dict[str, Callable[[argparse.Namespace], int]],
+                args: argparse.Namespace, name: str) -> int:
+    """The chosen command; a :class:`LaneError` is one line on stderr and exit code 2."""
     try:
         return commands[args.command](args)
     except LaneError as exc:
-        print(f"mutation lane: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, sub = command_parser("mutation/lane.py", __doc__.splitlines()[0], shards=True)
+    sub.add_parser("kill")
+    args = parser.parse_args(argv)
+    commands = {"run": cmd_run, "list": cmd_list, "_part": cmd_part, "kill": cmd_kill}
+    return run_command(commands, args, "mutation lane")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,11 @@ Steps:
 * a "Mutation lane" step (``tox -e mutation``, ``mutation/lane.py``): the
   mutants of the selection code in :data:`MUTATION_SHARDS` shards, one per
   job (Buildkite ``parallelism``), each failing on its own survivors;
+* for every vLLM release line, a "vLLM <line> selection" step (``tox -e
+  vllm-<line>``) and a "vLLM <line> mutation lane" step (``tox -e
+  mutation-vllm-<line>``, ``mutation/vllm_lane.py``: mutants of vLLM's own
+  ``init_nvfp4_linear_kernel``, killed by that line's matrix; one job, about
+  a minute of mutants after the install);
 * a final step that annotates the build with every step's markdown summary,
   whatever the other steps' outcomes.
 
@@ -53,7 +58,8 @@ AGENT_LOST_RETRY: dict[str, Any] = {
     "manual": {"permit_on_passed": False},
 }
 REPORTS_GLOB = "reports/**/*"
-#: The tox environments the generated commands may use (tests check tox.ini has them).
+#: The tox environments the generated commands may use (tests check tox.ini has them);
+#: ``vllm-<line>`` and ``mutation-vllm-<line>`` come with each vLLM release line.
 TOX_ENVS = ("cpu", "matrix", "gpu", "mutation")
 CPU_TIMEOUT_MINUTES = 30
 #: Jobs of the mutation lane's step: each runs one shard (``--shard buildkite``).
@@ -112,7 +118,7 @@ def generate_pipeline(
     are appended to the commands that read the matrix, each quoted for the
     shell: a path with a space or a ``;`` stays one argument, never syntax.
     ``vllm_lanes`` are the release lines checked against vLLM (``0.20`` runs
-    ``tox -e vllm-0.20``), one CPU step each.
+    ``tox -e vllm-0.20`` and ``tox -e mutation-vllm-0.20``), two CPU steps each.
     """
     extra = "".join(f" {shlex.quote(str(p))}" for p in matrix_paths)
     steps: list[dict[str, Any]] = [
@@ -136,6 +142,18 @@ def generate_pipeline(
                 [
                     "python3 -m pip install --quiet 'tox>=4.11'",
                     f"tox -e vllm-{line} -- --reports reports/vllm-{line}",
+                ],
+                _cpu_queue(matrix),
+                CPU_TIMEOUT_MINUTES,
+            )
+        )
+        steps.append(
+            _command_step(
+                f":dna: vLLM {line} mutation lane",
+                f"mutation-vllm-{line.replace('.', '-')}",
+                [
+                    "python3 -m pip install --quiet 'tox>=4.11'",
+                    f"tox -e mutation-vllm-{line} -- --quiet",
                 ],
                 _cpu_queue(matrix),
                 CPU_TIMEOUT_MINUTES,

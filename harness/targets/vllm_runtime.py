@@ -667,6 +667,26 @@ class VllmRuntime:
 
     # -- per-cell controls ----------------------------------------------------------------------
 
+    @property
+    def selection_function(self) -> Callable[..., typing.Any]:
+        """The release's own ``init_nvfp4_linear_kernel``, as imported (never the mutant)."""
+        return self._real_select
+
+    @contextlib.contextmanager
+    def selection_replaced(self, func: Callable[..., typing.Any]) -> Iterator[None]:
+        """Inside the block :meth:`select` calls ``func`` instead of the selection function.
+
+        ``func`` takes the selection function's arguments: a changed copy of it, such as the
+        vLLM mutation lane's mutants (``mutation/vllm_lane.py``), compiled against the
+        imported module's globals. The module itself is not modified.
+        """
+        saved = self._select_fn
+        self._select_fn = func
+        try:
+            yield
+        finally:
+            self._select_fn = saved
+
     def set_platform(self, device_type: str, capability: tuple[int, int] | None) -> None:
         """Make the fake platform a ``device_type`` device with ``capability`` (``(major,
         minor)``; ``None`` for none, required for ``"cpu"``)."""

@@ -64,6 +64,20 @@ def test_every_vllm_release_line_has_a_lane(pipeline) -> None:
         assert f"vllm-{line}" in _tox_envs()
 
 
+def test_every_vllm_release_line_has_a_mutation_lane(matrix, pipeline) -> None:
+    by_key = {s["key"]: s for s in command_steps(pipeline)}
+    for line in VLLM_LINES:
+        step = by_key[f"mutation-vllm-{line.replace('.', '-')}"]
+        assert f"tox -e mutation-vllm-{line} -- --quiet" in step["commands"]
+        assert "parallelism" not in step  # one job: the lane splits over its cores itself
+        assert f"mutation-vllm-{line}" in _tox_envs()
+        # the lane's list of survivors for the line exists beside its matrix
+        assert (ROOT / "mutation" / f"vllm-{line}-equivalents.yaml").is_file()
+    # no release line asked for: no vLLM step of either kind
+    keys = {s["key"] for s in command_steps(generate_pipeline(matrix))}
+    assert not any("vllm" in key for key in keys)
+
+
 def command_steps(pipeline: dict) -> list[dict]:
     return [s for s in pipeline["steps"] if "commands" in s or "command" in s]
 
