@@ -785,13 +785,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_tag(label: str) -> str:
+    """A file-name stem for a run's reports: the label, shortened with a hash when long
+    (``--match`` patterns can make it longer than a file name may be)."""
+    tag = "".join(c if c.isalnum() or c in "._-" else "-" for c in label.replace("/", "-of-"))
+    if len(tag) > 80:
+        tag = tag[:60] + "-" + hashlib.sha1(label.encode()).hexdigest()[:12]
+    return tag
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config()
     mutants, label, complete = _select(args, config)
     equivalents = load_equivalents()
     jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(mutants) or 1))
     REPORTS.mkdir(parents=True, exist_ok=True)
-    tag = label.replace(" ", "-").replace("/", "-of-")
+    tag = report_tag(label)
     started = time.monotonic()
     print(f"mutation lane: {len(mutants)} mutants ({label}) in {jobs} process(es)", flush=True)
     reports = run_parts(

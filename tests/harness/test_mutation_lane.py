@@ -190,3 +190,11 @@ def test_shipped_scope_names_existing_units() -> None:
         units = [name for _, _, name in lane.units_of((ROOT / module).read_text())]
         for pattern in patterns:
             assert any(lane.in_scope(u, [pattern]) for u in units), f"{module}: {pattern}"
+
+
+def test_report_tags_are_file_names_of_bounded_length() -> None:
+    assert lane.report_tag("shard 3/8") == "shard-3-of-8"
+    many = "shard 0/1 matching " + " or ".join(repr(f"[unit_{i}]") for i in range(40))
+    tag = lane.report_tag(many)
+    assert len(tag) <= 80 and "/" not in tag and "'" not in tag and "[" not in tag
+    assert tag != lane.report_tag(many + " or 'x'")  # different selections, different files
