@@ -1,9 +1,10 @@
 """Detection helpers and hand-built defaults of the platform seam (found by the mutation lane).
 
 The matrix's detection cells fake whole machines; these tests pin the edges
-no machine reaches: malformed version strings, package probes that raise, a
-distribution that is absent, and the defaults of a Platform or an
-environment snapshot built by hand.
+no profiled machine reaches: malformed or one-component version strings,
+package probes that raise, a distribution that is absent, every spelling of
+``TRITON_INTERPRET`` under each Triton release's own rule, and the defaults
+of a Platform or an environment snapshot built by hand.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import types
 import pytest
 import torch
 
+import kernels.platform as plat
 from kernels.envs import NvFp4Envs, read_envs
 from kernels.platform import (
     Platform,
     _distribution_version,
     _importable,
     _parse_version,
+    _triton_interpret,
     detect_platform,
 )
 
@@ -86,11 +89,51 @@ def test_default_snapshot_is_the_empty_environment() -> None:
         read_envs({}).batch_invariant = True  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("value", "expected"), [("1", True), ("0", False), ("true", False), ("2", False)])
-def test_only_triton_interpret_1_is_the_interpreter(
-    monkeypatch: pytest.MonkeyPatch, value: str, expected: bool
+#: What Triton makes of TRITON_INTERPRET, per release, as measured with the wheels
+#: of 3.3.1, 3.4.0, 3.5.0, 3.6.0 and 3.9.0 (``knobs.runtime.interpret``; ``triton.jit``
+#: before 3.4; 3.2.0's source compares like 3.3.1's): up to 3.3 only the exact "1";
+#: 3.4 strips whitespace and lower-cases; from 3.5 on the value is lower-cased, not
+#: stripped.
+_ON_UP_TO_3_3 = {"1"}
+_WORDS = {"1", "true", "TRUE", "True", "yes", "Yes", "YES", "on", "ON", "y", "Y"}
+_ON_3_4 = _WORDS | {" 1", "1 ", " on", "\t1"}
+_ON_FROM_3_5 = _WORDS
+_SPELLINGS = sorted(_ON_3_4 | {"0", "2", "t", "01", "enable", "off", "false", "no", "n", ""})
+
+
+def _measured(triton: tuple[int, int] | None) -> set[str]:
+    if triton is not None and triton <= (3, 3):
+        return _ON_UP_TO_3_3
+    if triton == (3, 4):
+        return _ON_3_4
+    return _ON_FROM_3_5  # 3.5 .. 3.9; also what a machine without Triton is read by
+
+
+@pytest.mark.parametrize("triton", [(3, 2), (3, 3), (3, 4), (3, 5), (3, 6), (3, 9), None])
+@pytest.mark.parametrize("value", _SPELLINGS)
+def test_triton_interpret_follows_the_installed_triton(
+    value: str, triton: tuple[int, int] | None
 ) -> None:
-    # Triton itself switches its interpreter on for TRITON_INTERPRET=1 only.
+    assert _triton_interpret(value, triton) is (value in _measured(triton))
+
+
+@pytest.mark.parametrize(
+    ("value", "triton", "expected"),
+    [("true", (3, 3), False), ("true", (3, 9), True), (" 1", (3, 4), True), (" 1", (3, 5), False),
+     ("1", (3, 3), True), ("0", (3, 9), False)],
+)
+def test_detection_reads_triton_interpret_by_the_installed_version(
+    monkeypatch: pytest.MonkeyPatch, value: str, triton: tuple[int, int], expected: bool
+) -> None:
     monkeypatch.setenv("TRITON_INTERPRET", value)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert detect_platform().triton_interpret is expected
+    monkeypatch.setattr(plat, "_importable", lambda names: frozenset({"triton"}))
+    monkeypatch.setattr(plat, "_distribution_version", lambda module: triton)
+    p = detect_platform()
+    assert (p.triton_version, p.triton_interpret) == (triton, expected)
+
+
+def test_an_unset_triton_interpret_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert detect_platform().triton_interpret is False
