@@ -35,6 +35,9 @@ from kernels.platform import (
         ("2.13.0+cpu", (2, 13)),
         ("13", (13, 0)),
         ("2.9.1", (2, 9)),
+        ("2.10.0.dev20251208+cu128", (2, 10)),
+        ("2.10.0a0+gitUNKNOWN", (2, 10)),
+        ("3.6.0+git5261b273", (3, 6)),
         ("", None),
         (None, None),
         ("cpu", None),
@@ -65,7 +68,8 @@ def test_an_unreadable_torch_version_is_zero(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_cuda_memory_is_rounded_to_a_tenth_of_a_gib(monkeypatch: pytest.MonkeyPatch) -> None:
-    props = types.SimpleNamespace(name="GPU", major=9, minor=0, total_memory=int(79.24 * 2**30))
+    # What torch reported on an H100 80GB HBM3: 85017493504 bytes, 79.18 GiB.
+    props = types.SimpleNamespace(name="GPU", major=9, minor=0, total_memory=85017493504)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: props)

@@ -10,6 +10,11 @@ come back unchanged, and the selection must be the one the oracle expects
 for the profile: a fault in detection (a capability read from the wrong
 property, a version parsed wrongly, a package probe that always succeeds)
 fails the cell on fake hardware, where no real GPU is needed.
+
+The fake machine answers the way a real one prints: ``torch.__version__`` and
+the Triton distribution's version as the profile writes them (a profile that
+gives only ``"major.minor"`` gets ``".0"`` appended), and device memory in
+bytes that are not a whole number of GiB.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
+import re
 import types
 from collections.abc import Iterator
 from unittest import mock
@@ -40,6 +46,15 @@ _PROBED: dict[str, type[Exception] | None] = {
     "fbgemm_gpu": ValueError,
 }
 _FP4 = "float4_e2m1fn_x2"
+#: What the fake device adds to the profile's memory figure: torch reports bytes,
+#: which are never a whole number of GiB (an H100 80GB HBM3: 85017493504 bytes,
+#: 79.18 GiB), and detection rounds them to the profile's tenth.
+_MEMORY_REMAINDER_GIB = 0.04
+
+
+def _printed(version: str) -> str:
+    """A version as a machine prints it: ``"2.9"`` -> ``"2.9.0"``; a full one stays."""
+    return f"{version}.0" if re.fullmatch(r"[0-9]+\.[0-9]+", version) else version
 
 
 def detection_cells(matrix: Matrix) -> list[Cell]:
@@ -68,8 +83,7 @@ def fake_machine(profile: GpuProfile) -> Iterator[None]:
         name=profile.name,
         major=cap[0],
         minor=cap[1],
-        # a little over the profile's figure: detection must round it to a tenth of a GiB
-        total_memory=int(((profile.memory_gib or 0) + 0.04) * 2**30),
+        total_memory=int(((profile.memory_gib or 0) + _MEMORY_REMAINDER_GIB) * 2**30),
     )
     real_find_spec = importlib.util.find_spec
     real_version = importlib.metadata.version
@@ -88,7 +102,7 @@ def fake_machine(profile: GpuProfile) -> Iterator[None]:
         if name == "triton":
             if profile.triton is None or "triton" not in profile.packages:
                 raise importlib.metadata.PackageNotFoundError(name)
-            return f"{profile.triton}.0"
+            return _printed(profile.triton)
         return real_version(name)
 
     had_fp4 = hasattr(torch, _FP4)
@@ -101,7 +115,7 @@ def fake_machine(profile: GpuProfile) -> Iterator[None]:
             mock.patch.object(torch.cuda, "get_device_properties", lambda index=None: props)
         )
         stack.enter_context(mock.patch.object(torch.version, "cuda", profile.cuda))
-        stack.enter_context(mock.patch.object(torch, "__version__", f"{profile.torch}.0+fake"))
+        stack.enter_context(mock.patch.object(torch, "__version__", _printed(profile.torch)))
         stack.enter_context(mock.patch.object(importlib.util, "find_spec", find_spec))
         stack.enter_context(mock.patch.object(importlib.metadata, "version", version))
         try:
@@ -134,10 +148,10 @@ def detection_problems(profile: GpuProfile, detected: object) -> list[str]:
         "capability": profile.capability_tuple,
         "cuda_version": parse_version(profile.cuda),
         "packages": packages,
-        "torch_version": parse_version(profile.torch),
+        "torch_version": profile.torch_version,
         "has_fp4_dtype": profile.fp4_dtype,
         "triton_interpret": profile.triton_interpret,
-        "triton_version": parse_version(profile.triton) if "triton" in packages else None,
+        "triton_version": profile.triton_version if "triton" in packages else None,
         "memory_gib": profile.memory_gib if profile.device_type == "cuda" else None,
     }
     if profile.device_type == "cpu":
