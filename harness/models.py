@@ -34,6 +34,7 @@ __all__ = [
     "BACKENDS_TOKEN",
     "ENGINE_PACKAGES",
     "CASES_GROUP",
+    "DISTRIBUTION_NAME_PATTERN",
     "PRINTED_VERSION_PATTERN",
     "KNOWN_VARIABLES",
     "LINEAR_BACKEND_OPTION",
@@ -75,6 +76,13 @@ Ident = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$"),
     Field(description="lowercase id: letters, digits, '.', '_' and '-'"),
+]
+#: A distribution's name (PEP 508): what pip lists, e.g. ``pytorch-triton``.
+DISTRIBUTION_NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
+DistributionName = Annotated[
+    str,
+    StringConstraints(pattern=DISTRIBUTION_NAME_PATTERN),
+    Field(description="an installed distribution's name, as pip lists it"),
 ]
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 KernelClassName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -184,6 +192,11 @@ class GpuProfile(_Strict):
     triton: PrintedVersion | None = Field(
         None, description="version of the installed Triton distribution (when triton is installed)"
     )
+    triton_distribution: DistributionName | None = Field(
+        None,
+        description="the distribution that installs the triton module when it is not 'triton' "
+        "(torch nightlies: pytorch-triton; ROCm builds: pytorch-triton-rocm)",
+    )
     triton_interpret: bool = Field(
         False, description="Triton's interpreter is on (the fake machine sets TRITON_INTERPRET=1)"
     )
@@ -212,6 +225,8 @@ class GpuProfile(_Strict):
             raise ValueError("a cpu profile has no 'capability' or 'cuda'")
         if self.triton is not None and "triton" not in self.packages:
             raise ValueError("'triton' (a version) is set but triton is not in 'packages'")
+        if self.triton_distribution is not None and "triton" not in self.packages:
+            raise ValueError("'triton_distribution' is set but triton is not in 'packages'")
         # A CUDA build's torch.version.cuda is its +cuXYZ tag (without a GPU, as on a
         # cpu profile, nothing reads it).
         tag = _CUDA_TAG.search(self.torch)

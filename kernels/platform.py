@@ -147,11 +147,27 @@ def _importable(names: Iterable[str]) -> frozenset[str]:
     return frozenset(found)
 
 
-def _distribution_version(name: str) -> tuple[int, int] | None:
+def _distribution_version(module: str) -> tuple[int, int] | None:
+    """``(major, minor)`` of the installed distribution that provides the top-level ``module``.
+
+    Usually that distribution bears the module's name. When none does, the
+    distributions whose files hold the module are asked: torch nightlies
+    install the ``triton`` module from the ``pytorch-triton`` distribution,
+    ROCm builds from ``pytorch-triton-rocm``. Only then is the scan of every
+    installed distribution (``packages_distributions()``, tens of
+    milliseconds) paid. ``None`` when no installed distribution provides the
+    module (a source tree on ``sys.path``) or its version does not parse.
+    Were ``triton`` and ``pytorch-triton`` both installed, the files of the
+    one installed last would be in place, which no metadata records; the one
+    named like the module is reported.
+    """
     try:
-        return _parse_version(importlib.metadata.version(name))
+        return _parse_version(importlib.metadata.version(module))
     except importlib.metadata.PackageNotFoundError:
-        return None
+        pass
+    for name in importlib.metadata.packages_distributions().get(module, []):
+        return _parse_version(importlib.metadata.version(name))
+    return None
 
 
 #: ``TRITON_INTERPRET`` values that switch Triton's interpreter on (Triton >= 3.4,

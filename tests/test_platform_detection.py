@@ -2,9 +2,9 @@
 
 The matrix's detection cells fake whole machines; these tests pin the edges
 no profiled machine reaches: malformed or one-component version strings,
-package probes that raise, a distribution that is absent, every spelling of
-``TRITON_INTERPRET`` under each Triton release's own rule, and the defaults
-of a Platform or an environment snapshot built by hand.
+package probes that raise, a module no distribution provides, every
+spelling of ``TRITON_INTERPRET`` under each Triton release's own rule, and the
+defaults of a Platform or an environment snapshot built by hand.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -59,6 +60,38 @@ def test_importable_survives_probes_that_raise(monkeypatch: pytest.MonkeyPatch) 
 def test_distribution_version_of_an_absent_distribution_is_none() -> None:
     assert _distribution_version("no-such-distribution-nvfp4") is None
     assert _distribution_version("pytest") is not None
+
+
+def _site(root: Path, distribution: str | None, module: str, version: str = "3.6.0+git5261b273") -> None:
+    """A site-packages folder holding ``module``, installed by ``distribution`` (None: a bare source tree)."""
+    (root / module).mkdir(parents=True)
+    (root / module / "__init__.py").write_text("")
+    if distribution is not None:
+        info = root / f"{distribution.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        info.joinpath("METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n"
+        )
+        info.joinpath("RECORD").write_text(f"{module}/__init__.py,,\n{info.name}/METADATA,,\n")
+
+
+def test_distribution_version_of_a_module_installed_under_another_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A torch nightly's Triton: the module is triton, the distribution pytorch-triton.
+    _site(tmp_path, "pytorch-triton-nvfp4", "nvfp4_triton_module")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _distribution_version("nvfp4_triton_module") == (3, 6)
+
+
+def test_distribution_version_of_a_module_no_distribution_provides_is_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Importable from a source tree on sys.path, with no installed metadata.
+    _site(tmp_path, None, "nvfp4_source_tree")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _importable(["nvfp4_source_tree"]) == frozenset({"nvfp4_source_tree"})
+    assert _distribution_version("nvfp4_source_tree") is None
 
 
 def test_an_unreadable_torch_version_is_zero(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,10 +25,29 @@ _B200 = dict(
 )
 
 
+def test_a_nightly_machine_installs_triton_under_pytorch_triton(shipped: Matrix) -> None:
+    profile = shipped.profile("b200-nightly")
+    assert profile.triton_distribution == "pytorch-triton"
+    with fake_machine(profile):
+        with pytest.raises(importlib.metadata.PackageNotFoundError):
+            importlib.metadata.version("triton")
+        assert importlib.metadata.packages_distributions()["triton"] == ["pytorch-triton"]
+        assert importlib.metadata.version("pytorch-triton") == "3.6.0+git5261b273"
+        assert importlib.metadata.version("pytorch_triton") == "3.6.0+git5261b273"
+        assert torch.__version__ == "2.10.0.dev20251208+cu128"
+        assert torch.version.cuda == "12.8"
+        detected = detect_platform()
+    assert detected.triton_version == (3, 6)
+    assert detection_problems(profile, detected) == []
+
+
 def test_a_machine_with_the_triton_distribution(shipped: Matrix) -> None:
     profile = shipped.profile("h100")
     with fake_machine(profile):
         assert importlib.metadata.version("triton") == "3.4.0"
+        assert importlib.metadata.packages_distributions()["triton"] == ["triton"]
+        with pytest.raises(importlib.metadata.PackageNotFoundError):
+            importlib.metadata.version("pytorch-triton")
         assert torch.__version__ == "2.8.0+cu129"
         assert importlib.metadata.version("pytest")  # everything else is the real machine's
 
@@ -37,6 +56,7 @@ def test_a_machine_without_triton_has_no_triton_distribution(shipped: Matrix) ->
     profile = shipped.profile("h100-bare")
     with fake_machine(profile):
         assert importlib.util.find_spec("triton") is None
+        assert "triton" not in importlib.metadata.packages_distributions()
         with pytest.raises(importlib.metadata.PackageNotFoundError):
             importlib.metadata.version("triton")
         assert detect_platform().triton_version is None
@@ -62,12 +82,12 @@ def test_a_version_given_as_major_minor_prints_as_a_release(shipped: Matrix) -> 
 
 def test_the_fake_machine_restores_the_real_one(shipped: Matrix) -> None:
     before = (torch.__version__, torch.version.cuda, os.environ.get("TRITON_INTERPRET"),
-              importlib.metadata.version)
-    for pid in ("cpu", "b200", "cpu-interpret"):
+              importlib.metadata.version, importlib.metadata.packages_distributions)
+    for pid in ("cpu", "b200-nightly", "cpu-interpret"):
         with fake_machine(shipped.profile(pid)):
             pass
     after = (torch.__version__, torch.version.cuda, os.environ.get("TRITON_INTERPRET"),
-             importlib.metadata.version)
+             importlib.metadata.version, importlib.metadata.packages_distributions)
     assert after == before
 
 
@@ -112,6 +132,13 @@ def test_a_cuda_build_of_torch_must_match_the_cuda_version() -> None:
     assert cpu.torch_version == (2, 9)
 
 
+def test_a_triton_distribution_needs_triton_installed() -> None:
+    with pytest.raises(ValidationError, match="'triton_distribution' is set but triton is not in 'packages'"):
+        GpuProfile(**_B200, cuda="12.8", triton_distribution="pytorch-triton")
+    with pytest.raises(ValidationError, match="triton_distribution"):
+        GpuProfile(**_B200, cuda="12.8", packages=["triton"], triton_distribution="pytorch triton")
+
+
 def _load_problem(tmp_path: Path, old: str, new: str) -> str:
     """The first problem of loading the shipped matrix with ``old`` replaced by ``new`` in gpus.yaml."""
     for name in ("gpus.yaml", "selection.yaml"):
@@ -132,6 +159,8 @@ def _load_problem(tmp_path: Path, old: str, new: str) -> str:
          'profiles.v100.torch: expected a version as the machine prints it, such as "2.9.1+cu128"'),
         ('triton: "3.5.1"', 'triton: "3.5.1 "',
          'profiles.v100.triton: expected a version as the machine prints it'),
+        ("triton_distribution: pytorch-triton", "triton_distribution: pytorch triton",
+         "profiles.b200-nightly.triton_distribution: 'pytorch triton' is not a distribution name"),
         ('torch: "2.9.1+cu128"', 'torch: "2.9.1+cu130"',
          "profiles.v100.torch: 'torch' '2.9.1+cu130' is a build for CUDA 13.0, but 'cuda' is '12.8'"),
     ],
