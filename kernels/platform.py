@@ -171,8 +171,8 @@ def _distribution_version(module: str) -> tuple[int, int] | None:
 
 
 #: ``TRITON_INTERPRET`` values that switch Triton's interpreter on (Triton >= 3.4,
-#: compared in lower case). Read in the released wheels' sources (3.2.0 to 3.6.0,
-#: 3.9.0) and measured with 3.3.1, 3.4.0, 3.5.0, 3.6.0 and 3.9.0: up to 3.3
+#: compared in lower case). Read in the sources of the 3.2.0, 3.3.1, 3.4.0, 3.5.0,
+#: 3.6.0 and 3.9.0 wheels and measured with all but 3.2.0: up to 3.3
 #: ``triton.jit`` compares the raw value with "1"; 3.4 reads it through
 #: ``knobs.env_bool``, which strips surrounding whitespace and lower-cases it; from
 #: 3.5 on the C++ ``getenv_bool`` behind ``knobs.runtime.interpret`` lower-cases it
