@@ -15,6 +15,7 @@ Nothing here imports torch.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -33,6 +34,8 @@ __all__ = [
     "BACKENDS_TOKEN",
     "ENGINE_PACKAGES",
     "CASES_GROUP",
+    "DISTRIBUTION_NAME_PATTERN",
+    "PRINTED_VERSION_PATTERN",
     "KNOWN_VARIABLES",
     "LINEAR_BACKEND_OPTION",
     "SCHEMA_VERSION",
@@ -73,6 +76,13 @@ Ident = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$"),
     Field(description="lowercase id: letters, digits, '.', '_' and '-'"),
+]
+#: A distribution's name (PEP 508): what pip lists, e.g. ``pytorch-triton``.
+DISTRIBUTION_NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
+DistributionName = Annotated[
+    str,
+    StringConstraints(pattern=DISTRIBUTION_NAME_PATTERN),
+    Field(description="an installed distribution's name, as pip lists it"),
 ]
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 KernelClassName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -127,6 +137,34 @@ class RealTests(_Strict):
     may_skip: list[str] = Field(default_factory=list)
 
 
+#: A version as the machine prints it (``torch.__version__``, a distribution's
+#: version): ``"2.9.1+cu128"``, ``"2.10.0.dev20251208+cu130"``, ``"3.6.0+git5261b273"``,
+#: or only ``"major.minor"``.
+PRINTED_VERSION_PATTERN = (
+    r"^[0-9]+\.[0-9]+(\.[0-9]+)?((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?"
+    r"(\+[0-9A-Za-z]+(\.[0-9A-Za-z]+)*)?$"
+)
+PrintedVersion = Annotated[
+    str,
+    StringConstraints(pattern=PRINTED_VERSION_PATTERN),
+    Field(
+        description='as the machine prints it, e.g. "2.9.1+cu128", "3.6.0+git5261b273", '
+        'or "major.minor"; quoted'
+    ),
+]
+_MAJOR_MINOR = re.compile(r"[0-9]+\.[0-9]+")
+_CUDA_TAG = re.compile(r"\+cu([0-9]+)([0-9])$")
+
+
+def _major_minor(printed: str | None) -> tuple[int, int] | None:
+    """``"2.10.0.dev20251208+cu130"`` -> ``(2, 10)`` (a :data:`PrintedVersion`)."""
+    if printed is None:
+        return None
+    found = _MAJOR_MINOR.match(printed)
+    assert found is not None, printed  # the field's pattern guarantees it
+    return parse_version(found.group())
+
+
 class GpuProfile(_Strict):
     """A fake machine: what :class:`kernels.platform.Platform` would report on it."""
 
@@ -138,14 +176,30 @@ class GpuProfile(_Strict):
     cuda: VersionStr | None = Field(
         None, description='CUDA runtime torch was built with, e.g. "12.8"'
     )
-    memory_gib: float | None = Field(None, ge=0, allow_inf_nan=False)
+    memory_gib: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="device memory as torch reports it (total_memory / 2**30), to a tenth of a GiB",
+    )
     packages: list[PackageName] = Field(
         default_factory=list, description="optional packages installed on this machine"
     )
-    torch: VersionStr = Field("2.9", description="torch version")
+    torch: PrintedVersion = Field(
+        "2.9", description="torch.__version__ as this machine prints it (e.g. \"2.9.1+cu128\")"
+    )
     fp4_dtype: bool = Field(True, description="torch provides float4_e2m1fn_x2")
-    triton: VersionStr | None = Field(None, description="Triton version (when triton is installed)")
-    triton_interpret: bool = Field(False, description="TRITON_INTERPRET=1 is set")
+    triton: PrintedVersion | None = Field(
+        None, description="version of the installed Triton distribution (when triton is installed)"
+    )
+    triton_distribution: DistributionName | None = Field(
+        None,
+        description="the distribution that installs the triton module when it is not 'triton' "
+        "(torch nightlies: pytorch-triton; ROCm builds: pytorch-triton-rocm)",
+    )
+    triton_interpret: bool = Field(
+        False, description="Triton's interpreter is on (the fake machine sets TRITON_INTERPRET=1)"
+    )
     queue: str | None = Field(
         None, description="Buildkite queue whose agents have this GPU; null when no runner has it"
     )
@@ -171,6 +225,16 @@ class GpuProfile(_Strict):
             raise ValueError("a cpu profile has no 'capability' or 'cuda'")
         if self.triton is not None and "triton" not in self.packages:
             raise ValueError("'triton' (a version) is set but triton is not in 'packages'")
+        if self.triton_distribution is not None and "triton" not in self.packages:
+            raise ValueError("'triton_distribution' is set but triton is not in 'packages'")
+        # A CUDA build's torch.version.cuda is its +cuXYZ tag (without a GPU, as on a
+        # cpu profile, nothing reads it).
+        tag = _CUDA_TAG.search(self.torch)
+        if tag is not None and self.device_type == "cuda" and self.cuda != f"{tag[1]}.{tag[2]}":
+            raise ValueError(
+                f"'torch' {self.torch!r} is a build for CUDA {tag[1]}.{tag[2]}, "
+                f"but 'cuda' is {self.cuda!r}"
+            )
         if len(set(self.packages)) != len(self.packages):
             raise ValueError("'packages' lists a package twice")
         return self
@@ -183,6 +247,16 @@ class GpuProfile(_Strict):
     @property
     def capability_tuple(self) -> tuple[int, int] | None:
         return parse_version(self.capability)
+
+    @property
+    def torch_version(self) -> tuple[int, int]:
+        """``(major, minor)`` of :attr:`torch` (``"2.9.1+cu128"`` -> ``(2, 9)``)."""
+        return _major_minor(self.torch)  # type: ignore[return-value]
+
+    @property
+    def triton_version(self) -> tuple[int, int] | None:
+        """``(major, minor)`` of :attr:`triton`, ``None`` without one."""
+        return _major_minor(self.triton)
 
     @property
     def sm(self) -> str:
@@ -241,9 +315,9 @@ def _platform(profile: GpuProfile, packages: tuple[str, ...]) -> Platform:
         parse_version(profile.capability),
         parse_version(profile.cuda),
         packages,
-        parse_version(profile.torch) or (2, 9),
+        profile.torch_version,
         profile.fp4_dtype,
-        parse_version(profile.triton),
+        profile.triton_version,
         profile.triton_interpret,
         profile.memory_gib,
     )

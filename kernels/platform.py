@@ -147,11 +147,52 @@ def _importable(names: Iterable[str]) -> frozenset[str]:
     return frozenset(found)
 
 
-def _distribution_version(name: str) -> tuple[int, int] | None:
+def _distribution_version(module: str) -> tuple[int, int] | None:
+    """``(major, minor)`` of the installed distribution that provides the top-level ``module``.
+
+    Usually that distribution bears the module's name. When none does, the
+    distributions whose files hold the module are asked: torch nightlies
+    install the ``triton`` module from the ``pytorch-triton`` distribution,
+    ROCm builds from ``pytorch-triton-rocm``. Only then is the scan of every
+    installed distribution (``packages_distributions()``, tens of
+    milliseconds) paid. ``None`` when no installed distribution provides the
+    module (a source tree on ``sys.path``) or its version does not parse.
+    Were ``triton`` and ``pytorch-triton`` both installed, the files of the
+    one installed last would be in place, which no metadata records; the one
+    named like the module is reported.
+    """
     try:
-        return _parse_version(importlib.metadata.version(name))
+        return _parse_version(importlib.metadata.version(module))
     except importlib.metadata.PackageNotFoundError:
-        return None
+        pass
+    for name in importlib.metadata.packages_distributions().get(module, []):
+        return _parse_version(importlib.metadata.version(name))
+    return None
+
+
+#: ``TRITON_INTERPRET`` values that switch Triton's interpreter on (Triton >= 3.4,
+#: compared in lower case). Read in the sources of the 3.2.0, 3.3.1, 3.4.0, 3.5.0,
+#: 3.6.0 and 3.9.0 wheels and measured with all but 3.2.0: up to 3.3
+#: ``triton.jit`` compares the raw value with "1"; 3.4 reads it through
+#: ``knobs.env_bool``, which strips surrounding whitespace and lower-cases it; from
+#: 3.5 on the C++ ``getenv_bool`` behind ``knobs.runtime.interpret`` lower-cases it
+#: without stripping. Everything else is off: "0", "2", "t", "01", "enable", and
+#: " 1" outside 3.4.
+_INTERPRET_ON = ("1", "true", "yes", "on", "y")
+
+
+def _triton_interpret(value: str, triton: tuple[int, int] | None) -> bool:
+    """Does the installed Triton switch its interpreter on for ``TRITON_INTERPRET=value``?
+
+    ``triton`` is its ``(major, minor)``; with none (Triton absent, or its
+    version unreadable) the value is read the way current releases read it.
+    An unset variable is ``""``: off for every release.
+    """
+    if triton is not None and triton < (3, 4):
+        return value == "1"
+    if triton == (3, 4):
+        value = value.strip()
+    return value.lower() in _INTERPRET_ON
 
 
 def detect_platform() -> Platform:
@@ -160,12 +201,13 @@ def detect_platform() -> Platform:
 
     torch_version = _parse_version(torch.__version__) or (0, 0)
     packages = _importable(OPTIONAL_PACKAGES)
+    triton_version = _distribution_version("triton") if "triton" in packages else None
     common = dict(
         packages=packages,
-        triton_version=_distribution_version("triton") if "triton" in packages else None,
+        triton_version=triton_version,
         torch_version=torch_version,
         has_fp4_dtype=hasattr(torch, "float4_e2m1fn_x2"),
-        triton_interpret=os.environ.get("TRITON_INTERPRET", "") == "1",
+        triton_interpret=_triton_interpret(os.environ.get("TRITON_INTERPRET", ""), triton_version),
     )
     if torch.cuda.is_available():
         index = torch.cuda.current_device()

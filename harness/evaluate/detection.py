@@ -4,12 +4,20 @@ Every other cell hands the selection a :class:`~kernels.platform.Platform`
 built from a profile. A detection cell instead fakes the machine one level
 down, where :func:`kernels.platform.detect_platform` reads it (torch's CUDA
 device properties and versions, the FP4 dtype, which optional packages import,
-Triton's version, ``TRITON_INTERPRET``), detects the platform, and runs the
-profile's default selection on what was detected. The profile's fields must
-come back unchanged, and the selection must be the one the oracle expects
-for the profile: a fault in detection (a capability read from the wrong
-property, a version parsed wrongly, a package probe that always succeeds)
-fails the cell on fake hardware, where no real GPU is needed.
+the installed Triton distribution and its version, ``TRITON_INTERPRET``),
+detects the platform, and runs the profile's default selection on what was
+detected. The profile's fields must come back unchanged, and the selection
+must be the one the oracle expects for the profile: a fault in detection (a
+capability read from the wrong property, a version parsed wrongly, a package
+probe that always succeeds) fails the cell on fake hardware, where no real GPU
+is needed.
+
+The fake machine answers the way a real one prints: ``torch.__version__`` and
+the Triton distribution's version as the profile writes them (a profile that
+gives only ``"major.minor"`` gets ``".0"`` appended), device memory in bytes
+that are not a whole number of GiB, and Triton installed under the
+distribution the profile names (``pytorch-triton`` on a torch nightly), found
+through ``importlib.metadata`` as on a real machine.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
+import re
 import types
 from collections.abc import Iterator
 from unittest import mock
@@ -40,6 +49,20 @@ _PROBED: dict[str, type[Exception] | None] = {
     "fbgemm_gpu": ValueError,
 }
 _FP4 = "float4_e2m1fn_x2"
+#: What the fake device adds to the profile's memory figure: torch reports bytes,
+#: which are never a whole number of GiB (an H100 80GB HBM3: 85017493504 bytes,
+#: 79.18 GiB), and detection rounds them to the profile's tenth.
+_MEMORY_REMAINDER_GIB = 0.04
+
+
+def _printed(version: str) -> str:
+    """A version as a machine prints it: ``"2.9"`` -> ``"2.9.0"``; a full one stays."""
+    return f"{version}.0" if re.fullmatch(r"[0-9]+\.[0-9]+", version) else version
+
+
+def _distribution_key(name: str) -> str:
+    """A distribution name as importlib.metadata compares it (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def detection_cells(matrix: Matrix) -> list[Cell]:
@@ -68,11 +91,15 @@ def fake_machine(profile: GpuProfile) -> Iterator[None]:
         name=profile.name,
         major=cap[0],
         minor=cap[1],
-        # a little over the profile's figure: detection must round it to a tenth of a GiB
-        total_memory=int(((profile.memory_gib or 0) + 0.04) * 2**30),
+        total_memory=int(((profile.memory_gib or 0) + _MEMORY_REMAINDER_GIB) * 2**30),
     )
     real_find_spec = importlib.util.find_spec
     real_version = importlib.metadata.version
+    real_packages_distributions = importlib.metadata.packages_distributions
+    # The distribution that installed the triton module on this machine, if any.
+    triton_dist = None
+    if "triton" in profile.packages and profile.triton is not None:
+        triton_dist = profile.triton_distribution or "triton"
 
     def find_spec(name: str, *args: object, **kwargs: object) -> object:
         if name in _PROBED:
@@ -85,11 +112,22 @@ def fake_machine(profile: GpuProfile) -> Iterator[None]:
         return real_find_spec(name, *args, **kwargs)  # type: ignore[arg-type]
 
     def version(name: str) -> str:
-        if name == "triton":
-            if profile.triton is None or "triton" not in profile.packages:
-                raise importlib.metadata.PackageNotFoundError(name)
-            return f"{profile.triton}.0"
+        key = _distribution_key(name)
+        if triton_dist is not None and key == _distribution_key(triton_dist):
+            return _printed(profile.triton)  # type: ignore[arg-type]
+        if key in ("triton", "pytorch-triton", "pytorch-triton-rocm"):
+            raise importlib.metadata.PackageNotFoundError(name)
         return real_version(name)
+
+    def packages_distributions() -> dict[str, list[str]]:
+        found = {
+            module: [d for d in dists if _distribution_key(d) != "triton"]
+            for module, dists in real_packages_distributions().items()
+            if module != "triton"
+        }
+        if triton_dist is not None:
+            found["triton"] = [triton_dist]
+        return found
 
     had_fp4 = hasattr(torch, _FP4)
     saved_fp4 = getattr(torch, _FP4, None)
@@ -101,9 +139,12 @@ def fake_machine(profile: GpuProfile) -> Iterator[None]:
             mock.patch.object(torch.cuda, "get_device_properties", lambda index=None: props)
         )
         stack.enter_context(mock.patch.object(torch.version, "cuda", profile.cuda))
-        stack.enter_context(mock.patch.object(torch, "__version__", f"{profile.torch}.0+fake"))
+        stack.enter_context(mock.patch.object(torch, "__version__", _printed(profile.torch)))
         stack.enter_context(mock.patch.object(importlib.util, "find_spec", find_spec))
         stack.enter_context(mock.patch.object(importlib.metadata, "version", version))
+        stack.enter_context(
+            mock.patch.object(importlib.metadata, "packages_distributions", packages_distributions)
+        )
         try:
             if profile.fp4_dtype and not had_fp4:
                 setattr(torch, _FP4, object())
@@ -134,10 +175,10 @@ def detection_problems(profile: GpuProfile, detected: object) -> list[str]:
         "capability": profile.capability_tuple,
         "cuda_version": parse_version(profile.cuda),
         "packages": packages,
-        "torch_version": parse_version(profile.torch),
+        "torch_version": profile.torch_version,
         "has_fp4_dtype": profile.fp4_dtype,
         "triton_interpret": profile.triton_interpret,
-        "triton_version": parse_version(profile.triton) if "triton" in packages else None,
+        "triton_version": profile.triton_version if "triton" in packages else None,
         "memory_gib": profile.memory_gib if profile.device_type == "cuda" else None,
     }
     if profile.device_type == "cpu":

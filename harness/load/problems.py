@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness.errors import Problem
 from harness.load.yamlsrc import PathKey, Source
-from harness.models import MatrixFile
+from harness.models import DISTRIBUTION_NAME_PATTERN, PRINTED_VERSION_PATTERN, MatrixFile
 
 __all__ = ["closest", "unknown_name", "validate_file"]
 
@@ -147,6 +147,16 @@ def _message(error: Any, path: PathKey) -> str:
         pattern = error.get("ctx", {}).get("pattern", "")
         if pattern == r"^[0-9]+\.[0-9]+$":
             return f'expected a version "major.minor" such as "10.0", got {_short(value)}'
+        if pattern == PRINTED_VERSION_PATTERN:
+            return (
+                'expected a version as the machine prints it, such as "2.9.1+cu128", '
+                f'"3.6.0+git5261b273" or "2.9", got {_short(value)}'
+            )
+        if pattern == DISTRIBUTION_NAME_PATTERN:
+            return (
+                f"{_short(value)} is not a distribution name: letters, digits, '.', '_' and '-', "
+                "starting and ending with a letter or digit"
+            )
         if pattern.startswith("^[a-z0-9]"):
             return f"{_short(value)} is not a valid id: use lowercase letters, digits, '.', '_' and '-'"
         return f"{_short(value)} does not match {pattern}"

@@ -61,7 +61,7 @@ CASES = [
     ),
     pytest.param(
         "gpus.yaml",
-        "    memory_gib: 32\n",
+        "    memory_gib: 31.7\n",
         "    memory_gib: lots\n",
         "profiles.v100.memory_gib",
         "wrong type: expected number, got string 'lots'",
