@@ -58,7 +58,8 @@ class Platform:
         packages: importable optional packages among :data:`OPTIONAL_PACKAGES`.
         torch_version: ``(major, minor)`` of the installed torch.
         has_fp4_dtype: torch provides ``torch.float4_e2m1fn_x2``.
-        triton_interpret: ``TRITON_INTERPRET=1`` is set (Triton kernels run on CPU).
+        triton_interpret: Triton's interpreter is switched on (``TRITON_INTERPRET``, read by
+            the installed Triton's own rule): Triton kernels run on the CPU.
         triton_version: ``(major, minor)`` of the installed Triton, ``None`` if absent.
         memory_gib: device memory, informational only.
     """
