@@ -19,6 +19,7 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -666,6 +667,32 @@ class TargetSpec(_Strict):
     source: str | None = Field(None, description="where the rules were read from")
 
 
+def _triton_releases(text: str) -> str:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    if text.strip():
+        try:
+            SpecifierSet(text)
+        except InvalidSpecifier:
+            raise ValueError(
+                f"{text!r} is not a PEP 440 specifier of Triton releases (e.g. \">=3.4\"; "
+                "\"\" for none)"
+            ) from None
+    return text
+
+
+TritonReleases = Annotated[str, AfterValidator(_triton_releases)]
+
+
+def interpreter_switched_on(releases: str, triton: str | None) -> bool:
+    """Do the Triton ``releases`` (a specifier; ``""``: none) include this printed version?"""
+    from packaging.specifiers import SpecifierSet
+
+    if triton is None or not releases.strip():
+        return False
+    return SpecifierSet(releases).contains(triton, prereleases=True)
+
+
 class KnownFailure(_Strict):
     """A real finding: cells where the code under test disagrees with the rules it should follow.
 
@@ -701,6 +728,11 @@ class MatrixFile(_Strict):
     sweeps: list[Sweep] = Field(default_factory=list)
     cases: list[GoldenCase] = Field(default_factory=list)
     known_failures: list[KnownFailure] = Field(default_factory=list)
+    triton_interpret: dict[str, TritonReleases] | None = Field(
+        None,
+        description="how Triton reads TRITON_INTERPRET: each value a detection cell sets -> the "
+        "Triton releases that switch the interpreter on for it (a PEP 440 specifier; \"\": none)",
+    )
 
     @field_validator("version", mode="before")
     @classmethod

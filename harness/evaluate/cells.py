@@ -48,6 +48,8 @@ class Cell:
         packages: replaces the profile's optional packages when not ``None``.
         location: where the cell is defined (the sweep, its env entry, or the case).
         golden: the hand-written expectation of a golden case.
+        triton_interpret: the ``TRITON_INTERPRET`` value a detection cell's fake
+            machine sets (``None``: as the profile says).
     """
 
     id: str
@@ -59,6 +61,7 @@ class Cell:
     packages: tuple[str, ...] | None = None
     location: Location | None = None
     golden: GoldenExpect | None = dataclasses.field(default=None, compare=False)
+    triton_interpret: str | None = None
 
     @property
     def env_dict(self) -> dict[str, str]:

@@ -34,9 +34,15 @@ from unittest import mock
 
 from harness.evaluate.cells import Cell, cell_id
 from harness.load import Matrix
-from harness.models import GpuProfile, parse_version
+from harness.models import GpuProfile, interpreter_switched_on, parse_version
 
-__all__ = ["DETECTION_GROUP", "detection_cells", "detection_problems", "fake_machine"]
+__all__ = [
+    "DETECTION_GROUP",
+    "detection_cells",
+    "detection_problems",
+    "fake_machine",
+    "interpreter_expected",
+]
 
 #: The group of the detection cells.
 DETECTION_GROUP = "detection"
@@ -66,8 +72,9 @@ def _distribution_key(name: str) -> str:
 
 
 def detection_cells(matrix: Matrix) -> list[Cell]:
-    """One cell per profile: its default environment and layer, on a detected platform."""
-    return [
+    """One cell per profile (its default environment and layer, on a detected platform),
+    and one per ``TRITON_INTERPRET`` value of ``triton_interpret:`` on each profile with Triton."""
+    cells = [
         Cell(
             id=cell_id(pid, (), None) + "-detected",
             group=DETECTION_GROUP,
@@ -78,11 +85,43 @@ def detection_cells(matrix: Matrix) -> list[Cell]:
         )
         for pid in matrix.profiles
     ]
+    for value in matrix.triton_interpret or {}:
+        for pid, profile in matrix.profiles.items():
+            if profile.triton is None:
+                continue
+            cells.append(
+                Cell(
+                    id=f"{pid}-interpret-{_slug(value)}-detected",
+                    group=DETECTION_GROUP,
+                    profile=pid,
+                    env=(),
+                    layer=matrix.default_layer_id,
+                    location=matrix.where("triton_interpret", ""),
+                    triton_interpret=value,
+                )
+            )
+    return cells
+
+
+def _slug(value: str) -> str:
+    """A cell-id-safe spelling of a variable's value (``" 1"`` -> ``x201``, ``""`` -> ``empty``)."""
+    return "".join(c if c.isalnum() else f"x{ord(c):02x}" for c in value) or "empty"
+
+
+def interpreter_expected(matrix: Matrix, profile: GpuProfile, value: str) -> bool:
+    """Does ``profile``'s Triton switch its interpreter on for ``TRITON_INTERPRET=value``
+    (by the matrix's ``triton_interpret:`` table, not by the code)?"""
+    releases = (matrix.triton_interpret or {}).get(value, "")
+    return interpreter_switched_on(releases, profile.triton)
 
 
 @contextlib.contextmanager
-def fake_machine(profile: GpuProfile) -> Iterator[None]:
-    """torch, the package probes and the environment as they would be on ``profile``'s machine."""
+def fake_machine(profile: GpuProfile, interpret: str | None = None) -> Iterator[None]:
+    """torch, the package probes and the environment as they would be on ``profile``'s machine.
+
+    ``interpret``: the value ``TRITON_INTERPRET`` holds (default: ``"1"`` when
+    the profile runs the interpreter, else unset).
+    """
     import torch
 
     cuda = profile.device_type == "cuda"
@@ -150,7 +189,9 @@ def fake_machine(profile: GpuProfile) -> Iterator[None]:
                 setattr(torch, _FP4, object())
             elif not profile.fp4_dtype and had_fp4:
                 delattr(torch, _FP4)
-            if profile.triton_interpret:
+            if interpret is not None:
+                os.environ["TRITON_INTERPRET"] = interpret
+            elif profile.triton_interpret:
                 os.environ["TRITON_INTERPRET"] = "1"
             else:
                 os.environ.pop("TRITON_INTERPRET", None)
@@ -166,8 +207,13 @@ def fake_machine(profile: GpuProfile) -> Iterator[None]:
                 os.environ["TRITON_INTERPRET"] = saved_interpret
 
 
-def detection_problems(profile: GpuProfile, detected: object) -> list[str]:
-    """How the detected platform differs from the profile (read from the YAML, not the code)."""
+def detection_problems(
+    profile: GpuProfile, detected: object, interpret: bool | None = None
+) -> list[str]:
+    """How the detected platform differs from the profile (read from the YAML, not the code).
+
+    ``interpret``: whether the interpreter must be on (default: as the profile says).
+    """
     packages = frozenset(profile.packages)
     want = {
         "name": profile.name,
@@ -177,7 +223,7 @@ def detection_problems(profile: GpuProfile, detected: object) -> list[str]:
         "packages": packages,
         "torch_version": profile.torch_version,
         "has_fp4_dtype": profile.fp4_dtype,
-        "triton_interpret": profile.triton_interpret,
+        "triton_interpret": profile.triton_interpret if interpret is None else interpret,
         "triton_version": profile.triton_version if "triton" in packages else None,
         "memory_gib": profile.memory_gib if profile.device_type == "cuda" else None,
     }

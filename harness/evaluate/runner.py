@@ -25,13 +25,14 @@ from harness.evaluate.detection import (
     detection_cells,
     detection_problems,
     fake_machine,
+    interpreter_expected,
 )
 from harness.evaluate.oracle import Expected, Oracle
 from harness.load import Matrix
 from harness.models import KnownFailure
 from harness.targets import Outcome, Query, Target, get_target
 from harness.targets.environment import ENV_VARIABLES, isolated_environ
-from harness.targets.native import NativeTarget, quiet_selection_logs
+from harness.targets.native import NativeTarget, decoy_platform, quiet_selection_logs
 from kernels.platform import Platform
 
 __all__ = ["DECOY", "RunResult", "Runner", "clean_environment", "decoy_environment"]
@@ -182,7 +183,12 @@ class Runner:
 
     # --- one cell ------------------------------------------------------------------------
     def platform(self, cell: Cell) -> Platform:
-        return self.matrix.profiles[cell.profile].platform(cell.packages)
+        profile = self.matrix.profiles[cell.profile]
+        platform = profile.platform(cell.packages)
+        if cell.triton_interpret is not None:  # a detection cell sets TRITON_INTERPRET itself
+            on = interpreter_expected(self.matrix, profile, cell.triton_interpret)
+            platform = platform.replace(triton_interpret=on)
+        return platform
 
     def query(self, cell: Cell) -> Query:
         return Query(
@@ -202,16 +208,19 @@ class Runner:
         from kernels.platform import detect_platform
 
         profile = self.matrix.profiles[cell.profile]
-        with fake_machine(profile):
+        value = cell.triton_interpret
+        with fake_machine(profile, value):
             detected = detect_platform()
-        return detected, detection_problems(profile, detected)
+        on = None if value is None else interpreter_expected(self.matrix, profile, value)
+        return detected, detection_problems(profile, detected, on)
 
     def via_seam(self, cell: Cell) -> Outcome:
         """The selection with ``platform=None``, reading the cell's platform through the seam.
 
-        Runs in a fresh :mod:`contextvars` context holding two overrides: a
-        decoy platform (of the other device type), then the cell's own.
-        ``decide()`` must take the innermost one.
+        Runs in a fresh :mod:`contextvars` context holding three overrides: two
+        decoy platforms (a profile of the other device type, then
+        :func:`~harness.targets.native.decoy_platform`), then the cell's own.
+        ``decide()`` must take the innermost one, not the first or the second.
         """
         import contextvars
 
@@ -227,7 +236,7 @@ class Runner:
 
         def through_seam(config, platform=None, environ=None, backends=None):  # noqa: ANN001, ANN202
             def inner():  # noqa: ANN202
-                with use_platform(decoy), use_platform(platform):
+                with use_platform(decoy), use_platform(decoy_platform(platform)), use_platform(platform):
                     return decide(config, None, environ, backends)
 
             return contextvars.Context().run(inner)

@@ -66,6 +66,9 @@ class Matrix:
         target: the system under test the files describe (``None``: this
             project's kernels; at most one file says).
         known_failures: cells where the code under test is known to be wrong.
+        triton_interpret: ``TRITON_INTERPRET`` value -> the Triton releases that
+            switch the interpreter on for it (at most one file says; detection
+            cells set each value on each profile with Triton).
     """
 
     files: list[Source]
@@ -78,6 +81,7 @@ class Matrix:
     cases: list[GoldenCase]
     target: TargetSpec | None = None
     known_failures: list[KnownFailure] = dataclasses.field(default_factory=list)
+    triton_interpret: dict[str, str] | None = None
     _origins: dict[tuple[str, str], tuple[Source, PathKey]] = dataclasses.field(
         default_factory=dict, repr=False
     )
@@ -284,7 +288,7 @@ def _merge(sources: list[Source], models: list[MatrixFile], problems: list[Probl
                     continue
                 target[key] = value
                 origins[(kind, key)] = (source, (section, key))
-        for single in ("default_layer", "precedence", "target"):
+        for single in ("default_layer", "precedence", "target", "triton_interpret"):
             value = getattr(model, single)
             if value is None:
                 continue

@@ -167,3 +167,52 @@ def _load_problem(tmp_path: Path, old: str, new: str) -> str:
 )
 def test_a_misprinted_profile_is_refused_with_its_key(tmp_path: Path, old: str, new: str, message: str) -> None:
     assert message in _load_problem(tmp_path, old, new)
+
+
+def test_every_interpreter_spelling_is_set_on_every_profile_with_triton(shipped: Matrix) -> None:
+    from harness.evaluate.runner import Runner
+
+    runner = Runner(shipped)
+    cells = [c for c in runner.cells() if c.triton_interpret is not None]
+    with_triton = [pid for pid, p in shipped.profiles.items() if p.triton is not None]
+    assert shipped.triton_interpret is not None
+    assert len(cells) == len(with_triton) * len(shipped.triton_interpret)
+    # the table spans every rule Triton has had: exact "1", 3.4's stripping, 3.5's words
+    versions = {shipped.profiles[pid].triton[:3] for pid in with_triton}
+    assert {"3.3", "3.4", "3.5"} <= versions
+    assert runner.run(cells).ok
+    on_cpu = next(c for c in cells if c.profile == "cpu" and c.triton_interpret == "true")
+    assert runner.platform(on_cpu).triton_interpret  # the oracle's machine runs the interpreter
+    assert runner.expected(on_cpu).backend == "triton"
+
+
+@pytest.mark.parametrize(
+    ("wrong_rule", "cell"),
+    [
+        (lambda value, triton: value == "1", "h100-interpret-true-detected"),  # the old reading
+        (lambda value, triton: value.strip().lower() in ("1", "true", "yes", "on", "y"),
+         "a100-interpret-x201-detected"),  # stripping after 3.4
+        (lambda value, triton: value.lower() in ("1", "true", "yes", "on", "y"),
+         "b200-torch27-interpret-true-detected"),  # 3.3 read like 3.5
+    ],
+)
+def test_interpreter_cells_catch_a_wrong_reading(shipped: Matrix, monkeypatch, wrong_rule, cell) -> None:
+    import kernels.platform as platform
+    from harness.evaluate.runner import Runner
+
+    monkeypatch.setattr(platform, "_triton_interpret", wrong_rule)
+    runner = Runner(shipped)
+    cells = [c for c in runner.cells() if c.triton_interpret is not None]
+    failed = {r.cell.id for r in runner.run(cells).failures}
+    assert cell in failed
+
+
+def test_a_triton_interpret_table_needs_specifiers(tmp_path: Path) -> None:
+    for name in ("gpus.yaml", "selection.yaml"):
+        shutil.copy(MATRIX_DIR / name, tmp_path / name)
+    gpus = tmp_path / "gpus.yaml"
+    gpus.write_text(gpus.read_text().replace('"true": ">=3.4"', '"true": "from 3.4 on"'))
+    with pytest.raises(MatrixError) as info:
+        load_matrix(sorted(tmp_path.glob("*.yaml")))
+    text = str(info.value)
+    assert "gpus.yaml:" in text and "triton_interpret" in text and "not a PEP 440 specifier" in text
