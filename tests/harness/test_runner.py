@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 
@@ -20,14 +19,13 @@ def test_shipped_matrix_passes(shipped_result):
     assert set(groups) == {"env-cross", "layers", "precedence-mocked", "cases", "detection"}
 
 
-def test_thousands_of_cells_in_well_under_ten_seconds(shipped: Matrix):
+def test_every_shipped_cell_passes(shipped: Matrix):
+    # How long a run takes is measured by `nvfp4-matrix run` (its verdict line), not here:
+    # a timed unit test fails on a loaded machine and proves nothing about speed.
     runner = Runner(shipped)
-    runner.run(runner.cells()[:50])  # warm up imports and caches
-    start = time.perf_counter()
     result = runner.run()
-    elapsed = time.perf_counter() - start
-    assert len(result.results) > 5000 and result.ok
-    assert elapsed < 5.0, f"{len(result.results)} cells took {elapsed:.1f} s"
+    assert len(result.results) == len(runner.cells()) > 5000
+    assert result.ok, result.failures[0].report() if result.failures else result.stale_known
 
 
 def test_the_callers_environment_never_leaks_in(shipped: Matrix, monkeypatch):
