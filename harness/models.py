@@ -425,10 +425,21 @@ class ForcingRule(_Strict):
     every backend id), ``auto_values`` are values that mean "no choice" (the
     next rules go on).
 
+    ``value: unset``: the rule fires while the variable leaves the choice
+    open (unset, or one of ``auto_values``); it does not interpret any other
+    value (a later rule on the same variable does).
+
     ``mode: force``: the backends are forced; one that is not supported is an
     error, never a fallback. ``mode: restrict``: automatic selection over those
     backends only (in the automatic order; ``disabled_by`` applies; the
     automatic error when none fits), as vLLM's ``--linear-backend`` does.
+
+    ``layers: weight-only``: the rule applies to weight-only (W4A16) layers
+    only; for any other layer it is skipped, its variable unread.
+    ``forces_by_capability``: per compute capability (``"10.0"``), the
+    backends forced there instead of ``forces``; an empty list there means the
+    rule does not fire on that capability. A device without a capability (a
+    CPU) gets ``forces``.
 
     ``match: stripped``: blanks around a value are ignored and an empty value
     means unset; ``exact``: the value is compared as written (an empty value is
@@ -437,8 +448,16 @@ class ForcingRule(_Strict):
 
     rule: RuleId
     variable: SelectionVariable
-    value: Literal["boolean", "int-flag", "backend-name"] = "boolean"
+    value: Literal["boolean", "int-flag", "backend-name", "unset"] = "boolean"
     forces: list[str] = Field(default_factory=list)
+    forces_by_capability: dict[VersionStr, list[str]] | None = Field(
+        None,
+        description="per compute capability, the backends forced there instead of 'forces' "
+        "(an empty list: the rule does not fire there)",
+    )
+    layers: Literal["any", "weight-only"] = Field(
+        "any", description="weight-only: the rule applies to weight-only (W4A16) layers only"
+    )
     mode: Literal["force", "restrict"] = "force"
     on_empty: Literal["error", "auto"] = Field(
         "error",
@@ -465,12 +484,20 @@ class ForcingRule(_Strict):
     def _forces_matches_value(self) -> ForcingRule:
         named = self.value == "backend-name"
         if not named and not self.forces:
-            raise ValueError("a boolean rule needs 'forces' (the backends it forces, best first)")
+            article = "an" if self.value[0] in "aeiou" else "a"
+            raise ValueError(
+                f"{article} {self.value} rule needs 'forces' (the backends it forces, best first)"
+            )
         for key in ("choices", "names"):
             if not named and getattr(self, key) is not None:
                 raise ValueError(f"'{key}' only makes sense with value: backend-name")
-        if not named and self.auto_values:
-            raise ValueError("'auto_values' only makes sense with value: backend-name")
+        if self.auto_values and self.value not in ("backend-name", "unset"):
+            raise ValueError("'auto_values' only makes sense with value: backend-name or unset")
+        if named and self.forces_by_capability is not None:
+            raise ValueError(
+                "a backend-name rule forces the backend its variable names: drop "
+                "'forces_by_capability'"
+            )
         if named and self.forces:
             raise ValueError(
                 "a backend-name rule forces the backend its variable names: drop 'forces'"
@@ -487,6 +514,11 @@ class AutoRule(_Strict):
 
     ``devices`` gives each device type its own candidate list (a device type
     not listed has none); without it, ``order`` applies everywhere.
+    ``unfit: drop``: the list is first cut to the backends whose
+    ``implements`` accepts the layer, as code that keeps a separate list per
+    layer kind does (vLLM 0.27+ keeps only its W4A16 kernels for a
+    weight-only layer): the others are neither consulted nor named in the
+    error, and a restrict rule that names only them finds nothing here.
     """
 
     rule: RuleId = "auto"
@@ -499,6 +531,11 @@ class AutoRule(_Strict):
     order: list[str] = Field(min_length=1, description="every backend, in the order tried")
     devices: dict[Literal["cuda", "cpu"], list[str]] | None = Field(
         None, description="per device type, the backends tried (a subset of order, same order)"
+    )
+    unfit: Literal["consult", "drop"] = Field(
+        "consult",
+        description="drop: a backend whose 'implements' refuses the layer is left out of the "
+        "list before anything reads it (a restrict rule included), never consulted",
     )
     source: str | None = None
 
@@ -556,6 +593,14 @@ class Precedence(_Strict):
     invalid value is an error even under a higher rule). ``lazy``: a variable
     is parsed only when its rule is reached, as code that reads each variable
     inside its own ``if`` does.
+
+    ``forced_pick`` says how a forcing rule's list is walked. ``usable``: the
+    first forced backend that is supported and implements the layer wins; an
+    error when none does. ``supported``: the first supported one is forced
+    (the last one when none is), and only then checked: a layer it cannot
+    implement is an error (``errors.forced_cannot_implement``), then an
+    unsupported one (``errors.forced_unsupported``), as code that picks by
+    ``is_supported()`` alone and checks the layer afterwards does.
     """
 
     forcing: list[ForcingRule]
@@ -563,6 +608,7 @@ class Precedence(_Strict):
     errors: ErrorTemplates = Field(default_factory=ErrorTemplates)
     booleans: BooleanSpellings = Field(default_factory=BooleanSpellings)
     validation: Literal["upfront", "lazy"] = "upfront"
+    forced_pick: Literal["usable", "supported"] = "usable"
 
 
 # --- sweeps and golden cases ---------------------------------------------------------------------

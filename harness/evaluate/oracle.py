@@ -23,7 +23,7 @@ from harness.load.checks import no_precedence
 from harness.models import ForcingRule, LayerSpec
 from harness.rules import InvalidValue, Verdict, implements_verdict, parse_flag, parse_list
 from harness.rules.support import support_verdict
-from kernels.platform import Platform
+from kernels.platform import Platform, sm_label
 
 __all__ = ["Expected", "Oracle"]
 
@@ -128,7 +128,31 @@ class Oracle:
         return self._impl[key]
 
     # --- environment --------------------------------------------------------------------
-    def _value(self, rule: ForcingRule, env: Mapping[str, str]) -> tuple[str, ...] | None:
+    @staticmethod
+    def _applies(rule: ForcingRule, layer: LayerSpec | None) -> bool:
+        """Whether ``rule`` is part of the table for ``layer`` (``None``: a layer
+        that is not weight-only)."""
+        return rule.layers == "any" or (layer is not None and layer.weight_only)
+
+    @staticmethod
+    def _forced_list(rule: ForcingRule, platform: Platform | None) -> tuple[str, ...]:
+        """The backends a firing ``rule`` forces on ``platform``; without a platform,
+        every backend it can force anywhere (in the order first listed)."""
+        table = rule.forces_by_capability
+        if table is None:
+            return tuple(rule.forces)
+        if platform is None:
+            every = [*rule.forces, *(name for names in table.values() for name in names)]
+            return tuple(dict.fromkeys(every))
+        if platform.capability is not None:
+            key = f"{platform.capability[0]}.{platform.capability[1]}"
+            if key in table:
+                return tuple(table[key])
+        return tuple(rule.forces)
+
+    def _value(
+        self, rule: ForcingRule, env: Mapping[str, str], platform: Platform | None = None
+    ) -> tuple[str, ...] | None:
         """The backends ``rule`` selects under ``env`` (``None``: it does not fire).
 
         For a ``restrict`` rule the backends are unordered here (the platform's
@@ -136,10 +160,17 @@ class Oracle:
         when the value does not parse.
         """
         raw = env.get(rule.variable)
+        if rule.value == "unset":
+            if raw is not None:
+                value = raw.strip() if rule.match == "stripped" else raw
+                open_ = (rule.match == "stripped" and not value) or value in rule.auto_values
+                if not open_:
+                    return None  # a value: another rule on the variable reads it
+            return self._forced_list(rule, platform) or None
         if rule.value != "backend-name":
             spellings = self.precedence.booleans
             if parse_flag(raw, rule.value, spellings.true_values, spellings.false_values):
-                return tuple(rule.forces)
+                return self._forced_list(rule, platform) or None
             return None
         if raw is None:
             return None
@@ -155,15 +186,27 @@ class Oracle:
             return tuple(rule.names.get(value, ()))
         return (value,)
 
-    def read(self, env: Mapping[str, str]) -> _Reading:
-        """Which rule fires under ``env``, after the table's validation policy."""
+    def read(
+        self,
+        env: Mapping[str, str],
+        layer: LayerSpec | None = None,
+        platform: Platform | None = None,
+    ) -> _Reading:
+        """Which rule fires under ``env``, after the table's validation policy.
+
+        Rules for weight-only layers are skipped unless ``layer`` is one; a rule
+        with ``forces_by_capability`` forces ``platform``'s list (without one,
+        every backend it can force).
+        """
         auto = self.precedence.auto
         disabled = parse_list(env.get(auto.disabled_by), auto.disabled_match)
         invalid: list[str] = []
         fired: tuple[ForcingRule, tuple[str, ...]] | None = None
         for rule in self.precedence.forcing:
+            if not self._applies(rule, layer):
+                continue
             try:
-                forced = self._value(rule, env)
+                forced = self._value(rule, env, platform)
             except InvalidValue:
                 invalid.append(rule.variable)
                 if self.precedence.validation == "lazy":
@@ -179,11 +222,22 @@ class Oracle:
             return _Reading((), fired[0], fired[1], disabled)
         return _Reading((), None, (), disabled)
 
-    def _candidates(self, reading: _Reading, platform: Platform) -> tuple[str, ...]:
+    def _automatic(self, device_type: str | None, layer: LayerSpec | None) -> tuple[str, ...]:
+        """The automatic list for ``device_type`` (``None``: every backend, in
+        ``order``), cut to what ``layer`` fits under ``unfit: drop``."""
+        auto = self.precedence.auto
+        order = auto.order if device_type is None else auto.candidates(device_type)
+        if auto.unfit == "drop" and layer is not None:
+            return tuple(n for n in order if self.implements(n, layer)[0])
+        return tuple(order)
+
+    def _candidates(
+        self, reading: _Reading, platform: Platform, layer: LayerSpec | None = None
+    ) -> tuple[str, ...]:
         """The backends the deciding rule walks on ``platform``, in order."""
         if reading.active is not None and reading.active.mode == "force":
             return reading.forced
-        order = self.precedence.auto.candidates(platform.device_type)
+        order = self._automatic(platform.device_type, layer)
         if reading.active is None:
             return tuple(order)
         restricted = tuple(n for n in order if n in reading.forced)  # restrict: the auto order
@@ -195,22 +249,28 @@ class Oracle:
         return reading.active is None or reading.active.mode == "restrict"
 
     def consulted(
-        self, env: Mapping[str, str], platform: Platform | None = None
+        self,
+        env: Mapping[str, str],
+        platform: Platform | None = None,
+        layer: LayerSpec | None = None,
     ) -> tuple[str, ...] | None:
         """Backends whose support the deciding rule looks at (``None`` for an invalid env).
 
         Without ``platform`` the automatic order is the matrix's ``order``
-        (every device type's candidates, for mocks that cover them all).
+        (every device type's candidates, for mocks that cover them all), and a
+        rule forcing per capability consults every backend it can force.
+        Without ``layer`` the layer is taken to be W4A4: rules for weight-only
+        layers are skipped and no backend is dropped as unfit.
         """
-        reading = self.read(env)
+        reading = self.read(env, layer, platform)
         if reading.invalid:
             return None
         if platform is not None:
-            walked = self._candidates(reading, platform)
+            walked = self._candidates(reading, platform, layer)
         elif reading.active is not None and reading.active.mode == "force":
             walked = reading.forced
         else:
-            order = self.precedence.auto.order
+            order = self._automatic(None, layer)
             walked = tuple(n for n in order if reading.active is None or n in reading.forced)
         if not self._skips_disabled(reading):
             return tuple(walked)
@@ -224,7 +284,7 @@ class Oracle:
         layer: LayerSpec,
         mocks: Mocks | None = None,
     ) -> Expected:
-        reading = self.read(env)
+        reading = self.read(env, layer, platform)
         if reading.invalid:
             values = ", ".join(f"{v}={env[v]!r}" for v in reading.invalid)
             when = (
@@ -239,13 +299,15 @@ class Oracle:
             )
         variables = []
         for rule in self.precedence.forcing:
+            if not self._applies(rule, layer):
+                continue
             variables.append((rule.variable, env.get(rule.variable)))
             if rule is reading.active:
                 break
         if self._skips_disabled(reading):
             auto = self.precedence.auto
             variables.append((auto.disabled_by, env.get(auto.disabled_by)))
-        candidates = self._candidates(reading, platform)
+        candidates = self._candidates(reading, platform, layer)
         walk = _Walk(because=[self._rule_step(reading, env, candidates, platform)])
         active = reading.active
         if active is not None and active.mode == "restrict" and not candidates:
@@ -253,8 +315,15 @@ class Oracle:
                 return dataclasses.replace(
                     self._restrict_empty(reading, env, walk), variables=tuple(variables)
                 )
-        for name in candidates:
-            self._consult(name, reading, platform, layer, mocks or {}, walk)
+        if (
+            active is not None
+            and active.mode == "force"
+            and self.precedence.forced_pick == "supported"
+        ):
+            self._pick_supported(candidates, platform, layer, mocks or {}, walk)
+        else:
+            for name in candidates:
+                self._consult(name, reading, platform, layer, mocks or {}, walk)
         rule_id = reading.active.rule if reading.active else self.precedence.auto.rule
         variable = reading.active.variable if reading.active else None
         if walk.chosen is not None:
@@ -289,7 +358,21 @@ class Oracle:
             )
         rule = reading.active
         location = self.matrix.forcing_rule_location(rule.rule)
-        setting = f"{rule.variable}={env[rule.variable]!r} activates rule {rule.rule} ({location})"
+        if rule.value == "unset":
+            raw = env.get(rule.variable)
+            setting = (
+                f"{rule.variable} {'unset' if raw is None else f'= {raw!r}'} (the choice left "
+                f"open){' for a weight-only layer' if rule.layers == 'weight-only' else ''}"
+                f" activates rule {rule.rule} ({location})"
+            )
+        else:
+            setting = (
+                f"{rule.variable}={env[rule.variable]!r}"
+                f"{' for a weight-only layer' if rule.layers == 'weight-only' else ''}"
+                f" activates rule {rule.rule} ({location})"
+            )
+        if rule.forces_by_capability is not None:
+            setting += f" (its list for {sm_label(platform.capability)})"
         if rule.mode == "restrict":
             if not set(candidates) & set(reading.forced):
                 return (
@@ -300,9 +383,18 @@ class Oracle:
                 f"{setting}: automatic selection restricted to {tried}, skipping "
                 f"{auto.disabled_by}"
             )
+        by_support = self.precedence.forced_pick == "supported"
         step = (
             f"{setting}: forces {tried}"
-            + (" (first supported wins)" if len(candidates) > 1 else "")
+            + (
+                (" (the first supported, else the last)" if by_support else
+                 " (first supported wins)")
+                if len(candidates) > 1 else ""
+            )
+            + (
+                "; the forced backend must implement the layer, then be supported"
+                if by_support else ""
+            )
             + "; a forced backend that fails is an error, never a fallback"
         )
         if reading.disabled:
@@ -342,12 +434,7 @@ class Oracle:
             )
             walk.last = (name, "disabled", None, False)
             return
-        if name in mocks:
-            ok, reason = mocks[name]
-            source = "mocked"
-        else:
-            ok, reason = self.support(name, platform)
-            source = f"rule: {spec.describe_support()}"
+        ok, reason, source = self._support_of(name, platform, mocks)
         if not ok:
             walk.statuses.append((name, "unsupported"))
             walk.because.append(f"{name}: unsupported ({source}) - {reason}")
@@ -364,6 +451,56 @@ class Oracle:
         walk.chosen = name
         walk.statuses.append((name, "selected"))
         walk.because.append(f"{name}: supported ({source}) and implements the layer -> selected")
+
+    def _support_of(
+        self, name: str, platform: Platform, mocks: Mocks
+    ) -> tuple[bool, str | None, str]:
+        """``(supported, reason, where the verdict comes from)`` for one backend."""
+        if name in mocks:
+            ok, reason = mocks[name]
+            return ok, reason, "mocked"
+        ok, reason = self.support(name, platform)
+        return ok, reason, f"rule: {self.matrix.backends[name].describe_support()}"
+
+    def _pick_supported(
+        self,
+        candidates: tuple[str, ...],
+        platform: Platform,
+        layer: LayerSpec,
+        mocks: Mocks,
+        walk: _Walk,
+    ) -> None:
+        """``forced_pick: supported``: the first supported candidate is forced (the
+        last when none is), then checked against the layer, then its support."""
+        verdicts = [self._support_of(name, platform, mocks) for name in candidates]
+        pick = next((i for i, v in enumerate(verdicts) if v[0]), len(candidates) - 1)
+        for index, name in enumerate(candidates):
+            ok, reason, source = verdicts[index]
+            exact = name in mocks
+            if index > pick:
+                walk.statuses.append((name, "not-reached"))
+            elif index < pick:
+                walk.statuses.append((name, "unsupported"))
+                walk.because.append(f"{name}: unsupported ({source}) - {reason}")
+                walk.rejected.append((name, reason, exact))
+            else:
+                fits, why = self.implements(name, layer)
+                if not fits:
+                    walk.statuses.append((name, "cannot-implement"))
+                    walk.because.append(f"{name}: forced, cannot implement the layer - {why}")
+                    walk.last = (name, "cannot-implement", why, False)
+                    walk.rejected.append((name, why, False))
+                elif not ok:
+                    walk.statuses.append((name, "unsupported"))
+                    walk.because.append(f"{name}: forced, unsupported ({source}) - {reason}")
+                    walk.last = (name, "unsupported", reason, exact)
+                    walk.rejected.append((name, reason, exact))
+                else:
+                    walk.chosen = name
+                    walk.statuses.append((name, "selected"))
+                    walk.because.append(
+                        f"{name}: supported ({source}) and implements the layer -> selected"
+                    )
 
     def _error(
         self, reading: _Reading, walk: _Walk, rule_id: str, variable: str | None

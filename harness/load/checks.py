@@ -103,11 +103,14 @@ def check_references(matrix: Matrix, problems: list[Problem]) -> None:
             if rule.rule in rule_ids:
                 problems.append(src.problem(path + ("rule",), f"duplicate rule id {rule.rule!r}"))
             rule_ids.add(rule.rule)
-            if rule.variable in variables:
-                problems.append(
-                    src.problem(path + ("variable",), f"{rule.variable} already has a rule")
-                )
-            variables.add(rule.variable)
+            # a 'value: unset' rule reads no value, so it may share its variable with the
+            # rule that reads the values
+            if rule.value != "unset":
+                if rule.variable in variables:
+                    problems.append(
+                        src.problem(path + ("variable",), f"{rule.variable} already has a rule")
+                    )
+                variables.add(rule.variable)
             for value, names in (rule.names or {}).items():
                 for j, name in enumerate(names):
                     check("backend", name, backends, src, path + ("names", value, j))
@@ -122,6 +125,10 @@ def check_references(matrix: Matrix, problems: list[Problem]) -> None:
                 for j, name in enumerate(rule.choices):
                     if name not in rule.auto_values:
                         check("backend", name, backends, src, path + ("choices", j))
+            for capability, names in (rule.forces_by_capability or {}).items():
+                for j, name in enumerate(names):
+                    check("backend", name, backends, src,
+                          path + ("forces_by_capability", capability, j))
             for j, name in enumerate(rule.forces):
                 check("backend", name, backends, src, path + ("forces", j))
                 if (

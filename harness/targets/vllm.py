@@ -9,13 +9,17 @@ vLLM's answer (a kernel class, or an exception) to an
 :class:`~harness.targets.base.Outcome`.
 
 vLLM exposes no decision record: the comparison checks outcomes (the chosen
-class, or the error and its text), never a rule. One vLLM version per
+class, or the error and its text), never a rule. vLLM's log lines during the
+call are the outcome's notes (``"WARNING: <text>"``) and its ``logged``
+pairs, so golden cases can pin them. A weight-only layer is asked with
+``use_a16=True`` (vLLM's W4A16 schemes pass it). One vLLM version per
 process: the first evaluation imports it (3-5 s).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +38,8 @@ MATRIX_FOLDER = "matrix/vllm"
 LINEAR_BACKEND = "--linear-backend"
 #: An exception raised in this module is vLLM refusing a variable's value.
 ENVS_MODULE = "vllm.envs"
+#: The runtime reports a log record's level by name; the outcome keeps the number.
+_LEVELS = logging.getLevelNamesMapping()
 
 
 def installed_version() -> str | None:
@@ -140,6 +146,18 @@ class VllmTarget(Target):
                         f"(it has: {', '.join(classes)})",
                     )
                 )
+        if not self.runtime.accepts_use_a16:
+            for layer_id, layer in matrix.layers.items():
+                if layer.weight_only:
+                    src, path = matrix.source_of("layer", layer_id)
+                    problems.append(
+                        src.problem(
+                            path + ("weight_only",),
+                            f"vLLM {version}'s init_nvfp4_linear_kernel"
+                            f"{self.runtime.selection_signature} takes no use_a16: it has no "
+                            "weight-only path to ask",
+                        )
+                    )
         missing = [c for c in classes if matrix.backend_of_kernel(c) is None]
         if missing and matrix.backends:
             src, path = matrix.source_of("backend", next(iter(matrix.backends)))
@@ -175,10 +193,13 @@ class VllmTarget(Target):
                 ),
                 rt.mock_support(mocks),
             ):
-                answer = rt.select(linear_backend=linear_backend)
+                answer = rt.select(
+                    use_a16=query.layer.weight_only, linear_backend=linear_backend
+                )
         except Exception as exc:  # the runtime's own failure, not vLLM's answer: a crash
             return Outcome("crash", error=f"{type(exc).__name__}: {exc}")
         messages = tuple(f"{level}: {text}" for level, text in answer.logs)
+        logged = tuple((_LEVELS[level], text) for level, text in answer.logs)
         if answer.kernel is not None:
             backend = matrix.backend_of_kernel(answer.kernel)
             if backend is None:
@@ -186,8 +207,9 @@ class VllmTarget(Target):
                     "crash",
                     error=f"vLLM chose {answer.kernel}, a class the matrix does not declare",
                     messages=messages,
+                    logged=logged,
                 )
-            return Outcome("backend", backend, answer.kernel, messages=messages)
+            return Outcome("backend", backend, answer.kernel, messages=messages, logged=logged)
         if answer.raised_in == ENVS_MODULE:
             kind = "invalid-env"  # vLLM's envs refused a value while the selection read it
         elif answer.error_type == "ValueError":
@@ -199,6 +221,7 @@ class VllmTarget(Target):
             error=answer.error,
             error_type=answer.error_type,
             messages=messages,
+            logged=logged,
         )
 
     def _linear_backend_problem(self, value: str) -> str | None:

@@ -842,8 +842,9 @@ class VllmRuntime:
     ) -> Outcome:
         """Call the release's ``init_nvfp4_linear_kernel`` (or the mutant) once.
 
-        ``use_a16`` is passed only where the function takes it (0.23+); ``True`` on an older
-        release is a ``ValueError``. ``linear_backend`` is what ``--linear-backend`` would be
+        ``use_a16=True`` is passed as such (0.23+; on an older release it is a
+        ``ValueError``); for ``False`` the function is called without arguments, as vLLM's
+        Quark W4A4 scheme calls it, so the parameter's default is what decides. ``linear_backend`` is what ``--linear-backend`` would be
         (0.22+; one of :attr:`linear_backends`); ``None`` leaves vLLM's own
         ``_get_linear_backend`` in place, which answers ``"auto"`` outside an engine.
         ``logs=False`` skips clearing vLLM's once-only log caches and capturing the records
@@ -886,9 +887,9 @@ class VllmRuntime:
                 if record:
                     warnings.simplefilter("always")
                 try:
-                    if self.accepts_use_a16:
-                        kernel = self._select_fn(use_a16=use_a16)
-                    else:
+                    if use_a16:
+                        kernel = self._select_fn(use_a16=True)
+                    else:  # as vLLM's Quark W4A4 scheme calls it: the default counts
                         kernel = self._select_fn()
                 except Exception as exc:  # the outcome of the cell, not a failure here
                     outcome_error = exc

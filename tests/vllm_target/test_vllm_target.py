@@ -95,3 +95,67 @@ def test_the_process_environment_never_leaks_into_vllm(matrix, target, monkeypat
     cells = [c for c in runner.cells() if c.group == "cases"]
     result = runner.run(cells)
     assert not result.failures, result.failures[0].report()
+
+
+def _spied(target, matrix, layer, profile="b200", env=None, packages=None):
+    """Evaluate one query with the selection function wrapped: (outcome, the calls' arguments)."""
+    from harness.targets.base import Query
+
+    calls = []
+    real = target.runtime.selection_function
+
+    def spy(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    platform = matrix.profile(profile).platform(packages)
+    with target.runtime.selection_replaced(spy):
+        outcome = target.evaluate(Query(platform, env or {}, layer), matrix)
+    return outcome, calls
+
+
+def test_a_w4a4_layer_is_asked_without_arguments_so_the_default_counts(target, matrix):
+    outcome, calls = _spied(target, matrix, matrix.layer())
+    assert calls == [((), {})]
+    assert outcome.kind == "backend"
+
+
+def test_a_weight_only_layer_is_asked_with_use_a16(target, matrix):
+    from harness.models import LayerSpec
+
+    layer = LayerSpec(in_features=4096, out_features=4096, weight_only=True)
+    if not target.runtime.accepts_use_a16:
+        # a release without the parameter has no weight-only path: the matrix is refused
+        problems = target.check_matrix(_with_layer(matrix, "w4a16", layer))
+        assert any("takes no use_a16" in p.message for p in problems), problems
+        outcome, calls = _spied(target, matrix, layer)
+        assert outcome.kind == "crash" and "has no use_a16 parameter" in outcome.error
+        assert calls == []
+        return
+    assert not [p for p in target.check_matrix(matrix) if "use_a16" in p.message]
+    outcome, calls = _spied(target, matrix, layer)
+    assert calls == [((), {"use_a16": True})]
+    assert outcome.kind == "backend" and "W4A16" in outcome.kernel
+    assert matrix.backends[outcome.backend].implements.weight_only
+
+
+def _with_layer(matrix, layer_id, layer):
+    changed = dataclasses.replace(matrix, layers={**matrix.layers, layer_id: layer})
+    changed._origins = dict(matrix._origins)
+    changed._origins[("layer", layer_id)] = matrix._origins[("layer", matrix.default_layer_id)]
+    return changed
+
+
+def test_vllms_log_lines_are_the_outcomes_notes_with_their_levels(target, matrix):
+    import logging
+
+    # nothing but the emulation fits a V100 without the optional libraries: vLLM warns
+    outcome, _ = _spied(target, matrix, matrix.layer(), profile="v100", packages=())
+    assert outcome.backend == "emulation"
+    assert outcome.logged is not None
+    assert [f"{logging.getLevelName(level)}: {text}" for level, text in outcome.logged] == list(
+        outcome.messages
+    )
+    levels = dict((text.split(" ")[0], level) for level, text in outcome.logged)
+    assert levels["NVFP4"] == logging.WARNING  # "NVFP4 linear falling back to ... emulation"
+    assert levels["Using"] == logging.INFO  # "Using EmulationNvFp4LinearKernel for NVFP4 GEMM"
