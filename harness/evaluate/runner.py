@@ -259,6 +259,11 @@ class Runner:
         problems += compare(expected, actual, self.matrix)
         if cell.golden is not None:
             problems += golden_problems(cell.golden, expected, actual, oracle_side=True)
+            if cell.golden.warnings is not None and actual.logged is None and not self.golden_via_init:
+                problems.append(
+                    f"golden: 'warnings' cannot be checked: target {self.target.describe()} does "
+                    "not observe the log of its selection"
+                )
             if self.seam:
                 problems += [
                     f"through the platform seam (no platform argument): {p}"

@@ -167,3 +167,13 @@ def test_the_matrix_must_state_each_backends_batch_invariance(shipped: Matrix) -
     )
     with pytest.raises(MatrixError, match="FbgemmNvFp4LinearKernel.batch_invariant is False, the matrix says True"):
         Runner(wrong, NativeTarget())
+
+
+def test_golden_warnings_a_target_cannot_observe_are_a_problem(shipped: Matrix) -> None:
+    from kernels.linear.select import decide
+
+    # the decide() entry logs nothing; without the init pass nobody checks the levels
+    runner = Runner(shipped, NativeTarget(select=decide), golden_via_init=False)
+    result = runner.check(_case(runner, "disabled-kernel-typo"))
+    assert any("'warnings' cannot be checked" in p for p in result.problems), result.problems
+    assert Runner(shipped).check(_case(runner, "disabled-kernel-typo")).ok
