@@ -259,7 +259,7 @@ class Runner:
         problems += compare(expected, actual, self.matrix)
         if cell.golden is not None:
             problems += golden_problems(cell.golden, expected, actual, oracle_side=True)
-            if cell.golden.warnings is not None and actual.logged is None and not self.golden_via_init:
+            if cell.golden.warnings is not None and not self.target.observes_log:
                 problems.append(
                     f"golden: 'warnings' cannot be checked: target {self.target.describe()} does "
                     "not observe the log of its selection"

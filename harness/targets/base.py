@@ -116,6 +116,9 @@ class Target(abc.ABC):
     description: ClassVar[str] = ""
     #: does :meth:`evaluate` report the deciding rule and each candidate's verdict?
     decision_record: ClassVar[bool] = False
+    #: does the target report what its selection logs (``Outcome.logged``), on some entry
+    #: point? Golden ``warnings:`` need it; without it they are a problem, never skipped.
+    observes_log: ClassVar[bool] = False
 
     def version(self) -> str | None:
         """The installed version of the system under test, when it has one."""

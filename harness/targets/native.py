@@ -118,6 +118,7 @@ class NativeTarget(Target):
     name = "nvfp4-matrix"
     description = "this project's kernels (kernels.linear.select)"
     decision_record = True
+    observes_log = True
 
     def __init__(
         self,

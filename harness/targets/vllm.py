@@ -61,6 +61,7 @@ class VllmTarget(Target):
     name = "vllm"
     description = "the installed vLLM's init_nvfp4_linear_kernel (vllm.model_executor.kernels.linear)"
     decision_record = False
+    observes_log = True
 
     def __init__(self, mutant: str | None = None) -> None:
         self.mutant = mutant
