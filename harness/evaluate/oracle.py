@@ -102,6 +102,16 @@ class _Walk:
     #: every rejected candidate, in order: name, reason, whether the reason is exact
     rejected: list[tuple[str, str | None, bool]] = dataclasses.field(default_factory=list)
 
+    def reject(
+        self, name: str, status: str, reason: str | None, exact: bool, note: str, last: bool = True
+    ) -> None:
+        """Record a rejected candidate (``last``: it is also the latest rejection)."""
+        self.statuses.append((name, status))
+        self.because.append(note)
+        self.rejected.append((name, reason, exact))
+        if last:
+            self.last = (name, status, reason, exact)
+
 
 class Oracle:
     """Expected outcomes for one :class:`~harness.load.Matrix` (verdicts are cached)."""
@@ -436,17 +446,17 @@ class Oracle:
             return
         ok, reason, source = self._support_of(name, platform, mocks)
         if not ok:
-            walk.statuses.append((name, "unsupported"))
-            walk.because.append(f"{name}: unsupported ({source}) - {reason}")
-            walk.last = (name, "unsupported", reason, name in mocks)
-            walk.rejected.append((name, reason, name in mocks))
+            walk.reject(
+                name, "unsupported", reason, name in mocks,
+                f"{name}: unsupported ({source}) - {reason}",
+            )
             return
         ok, reason = self.implements(name, layer)
         if not ok:
-            walk.statuses.append((name, "cannot-implement"))
-            walk.because.append(f"{name}: cannot implement the layer - {reason}")
-            walk.last = (name, "cannot-implement", reason, False)
-            walk.rejected.append((name, reason, False))
+            walk.reject(
+                name, "cannot-implement", reason, False,
+                f"{name}: cannot implement the layer - {reason}",
+            )
             return
         walk.chosen = name
         walk.statuses.append((name, "selected"))
@@ -480,21 +490,22 @@ class Oracle:
             if index > pick:
                 walk.statuses.append((name, "not-reached"))
             elif index < pick:
-                walk.statuses.append((name, "unsupported"))
-                walk.because.append(f"{name}: unsupported ({source}) - {reason}")
-                walk.rejected.append((name, reason, exact))
+                walk.reject(
+                    name, "unsupported", reason, exact,
+                    f"{name}: unsupported ({source}) - {reason}", last=False,
+                )
             else:
                 fits, why = self.implements(name, layer)
                 if not fits:
-                    walk.statuses.append((name, "cannot-implement"))
-                    walk.because.append(f"{name}: forced, cannot implement the layer - {why}")
-                    walk.last = (name, "cannot-implement", why, False)
-                    walk.rejected.append((name, why, False))
+                    walk.reject(
+                        name, "cannot-implement", why, False,
+                        f"{name}: forced, cannot implement the layer - {why}",
+                    )
                 elif not ok:
-                    walk.statuses.append((name, "unsupported"))
-                    walk.because.append(f"{name}: forced, unsupported ({source}) - {reason}")
-                    walk.last = (name, "unsupported", reason, exact)
-                    walk.rejected.append((name, reason, exact))
+                    walk.reject(
+                        name, "unsupported", reason, exact,
+                        f"{name}: forced, unsupported ({source}) - {reason}",
+                    )
                 else:
                     walk.chosen = name
                     walk.statuses.append((name, "selected"))
