@@ -283,6 +283,7 @@ class NativeTarget(Target):
         from kernels.platform import use_platform
 
         calls: list[tuple[Any, Any, BaseException | None]] = []
+        records: list[list[tuple[int, str]]] = []  # what each call logged
         with contextlib.ExitStack() as stack:
             for name, (ok, reason) in query.mocks.items():
                 verdict = (True, None) if ok else (False, reason)
@@ -298,13 +299,13 @@ class NativeTarget(Target):
             log = stack.enter_context(captured_selection_log())
             for _ in range(2):
                 kernel = decision = raised = None
+                start = len(log)
                 try:
                     kernel, decision = init_nvfp4_linear_kernel(config, query.platform)
                 except Exception as exc:  # judged below, like every other outcome
                     raised = exc
                 calls.append((kernel, decision, raised))
-                log.append(None)  # the end of one call
-        records = _split_calls(log)
+                records.append(log[start:])
         kernel, decision, raised = calls[0]
         if isinstance(raised, InvalidEnvironmentError):
             return Outcome(
@@ -358,7 +359,7 @@ def _decoy(device_type: str) -> Platform:
 
 
 class _Capture(logging.Handler):
-    def __init__(self, sink: list[tuple[int, str] | None]) -> None:
+    def __init__(self, sink: list[tuple[int, str]]) -> None:
         super().__init__(logging.DEBUG)
         self.sink = sink
 
@@ -367,7 +368,7 @@ class _Capture(logging.Handler):
 
 
 @contextlib.contextmanager
-def captured_selection_log() -> Iterator[list[tuple[int, str] | None]]:
+def captured_selection_log() -> Iterator[list[tuple[int, str]]]:
     """Every record ``kernels.linear`` logs, at every level, kept from the process's handlers.
 
     The selection's once-per-message memory is cleared before and after
@@ -378,7 +379,7 @@ def captured_selection_log() -> Iterator[list[tuple[int, str] | None]]:
     from kernels.linear.select import forget_logged_notes
 
     logger = logging.getLogger("kernels.linear")
-    sink: list[tuple[int, str] | None] = []
+    sink: list[tuple[int, str]] = []
     handler = _Capture(sink)
     saved = (logger.disabled, logger.level, logger.propagate)
     forget_logged_notes()
@@ -392,16 +393,6 @@ def captured_selection_log() -> Iterator[list[tuple[int, str] | None]]:
         logger.disabled, logger.propagate = saved[0], saved[2]
         logger.setLevel(saved[1])
         forget_logged_notes()
-
-
-def _split_calls(log: Sequence[tuple[int, str] | None]) -> list[list[tuple[int, str]]]:
-    calls: list[list[tuple[int, str]]] = [[]]
-    for item in log:
-        if item is None:
-            calls.append([])
-        else:
-            calls[-1].append(item)
-    return calls[:-1]
 
 
 def _init_problems(
