@@ -242,7 +242,6 @@ class NativeTarget(Target):
 
     # --- evaluation -------------------------------------------------------------------------
     def evaluate(self, query: Query, matrix: Matrix, entry: Entry | None = None) -> Outcome:
-        from kernels.errors import InvalidEnvironmentError, KernelSelectionError
         from kernels.platform import use_platform
 
         entry = entry or self.entry
@@ -254,18 +253,11 @@ class NativeTarget(Target):
                 decision = self.select(
                     config, query.platform, dict(query.env), self.table(query.mocks)
                 )
-        except InvalidEnvironmentError as exc:
-            return Outcome(
-                "invalid-env", error=str(exc), error_type=type(exc).__name__, entry=entry
-            )
-        except KernelSelectionError as exc:
-            decision = exc.decision
-            if decision is None:
-                return Outcome(
-                    "crash", error=f"KernelSelectionError without a decision: {exc}", entry=entry
-                )
         except Exception as exc:  # a broken selection may raise anything: report, don't stop
-            return Outcome("crash", error=f"{type(exc).__name__}: {exc}", entry=entry)
+            refused = _outcome_of_raise(exc, entry)
+            if refused is not None:
+                return refused
+            decision = exc.decision  # type: ignore[attr-defined]
         return outcome_of_decision(decision, self.backends, entry)
 
     def _via_init(self, query: Query, config: Any) -> Outcome:
@@ -278,7 +270,6 @@ class NativeTarget(Target):
         The first call must log every note of its decision once; the second,
         identical call nothing (notes are logged once per process).
         """
-        from kernels.errors import InvalidEnvironmentError, KernelSelectionError
         from kernels.linear.select import init_nvfp4_linear_kernel
         from kernels.platform import use_platform
 
@@ -307,18 +298,11 @@ class NativeTarget(Target):
                 calls.append((kernel, decision, raised))
                 records.append(log[start:])
         kernel, decision, raised = calls[0]
-        if isinstance(raised, InvalidEnvironmentError):
-            return Outcome(
-                "invalid-env", error=str(raised), error_type=type(raised).__name__, entry="init"
-            )
-        if isinstance(raised, KernelSelectionError):
-            decision = raised.decision
-            if decision is None:
-                return Outcome(
-                    "crash", error=f"KernelSelectionError without a decision: {raised}", entry="init"
-                )
-        elif raised is not None:
-            return Outcome("crash", error=f"{type(raised).__name__}: {raised}", entry="init")
+        if raised is not None:
+            refused = _outcome_of_raise(raised, "init")
+            if refused is not None:
+                return refused
+            decision = raised.decision  # type: ignore[attr-defined]
         problems = _init_problems(kernel, decision, records, self.backends)
         if problems:
             return Outcome("crash", error="; ".join(problems), entry="init")
@@ -329,6 +313,23 @@ class NativeTarget(Target):
                 outcome, error=str(raised), error_type=type(raised).__name__, logged=logged
             )
         return dataclasses.replace(outcome, logged=logged)
+
+
+def _outcome_of_raise(exc: BaseException, entry: str) -> Outcome | None:
+    """The outcome of an exception the selection raised, or ``None`` for a
+    :class:`~kernels.errors.KernelSelectionError` carrying its decision (the
+    decision is then the outcome)."""
+    from kernels.errors import InvalidEnvironmentError, KernelSelectionError
+
+    if isinstance(exc, InvalidEnvironmentError):
+        return Outcome("invalid-env", error=str(exc), error_type=type(exc).__name__, entry=entry)
+    if isinstance(exc, KernelSelectionError):
+        if exc.decision is None:
+            return Outcome(
+                "crash", error=f"KernelSelectionError without a decision: {exc}", entry=entry
+            )
+        return None
+    return Outcome("crash", error=f"{type(exc).__name__}: {exc}", entry=entry)
 
 
 def decoy_platform(platform: Platform) -> Platform:
