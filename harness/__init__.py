@@ -20,8 +20,10 @@ when a cell is evaluated.
 
 from harness.errors import HarnessError, MatrixError, Problem
 
-__all__ = ["PROFILE_ENV", "HarnessError", "MatrixError", "Problem", "__version__"]
+__all__ = ["PROFILE_ENV", "TOOL", "HarnessError", "MatrixError", "Problem", "__version__"]
 
 __version__ = "0.1.0"
+#: The tool's name: the command, the JUnit suite, the pytest option group.
+TOOL = "nvfp4-matrix"
 #: Names a hardware runner's profile (set by the generated CI steps; ``--nvfp4-profile``).
 PROFILE_ENV = "NVFP4_MATRIX_PROFILE"

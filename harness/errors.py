@@ -18,7 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["HarnessError", "MatrixError", "OutputError", "Problem", "UsageError"]
+__all__ = [
+    "HarnessError",
+    "MatrixError",
+    "OutputError",
+    "Problem",
+    "TargetUnavailable",
+    "UsageError",
+]
 
 
 class HarnessError(Exception):
@@ -27,6 +34,10 @@ class HarnessError(Exception):
 
 class UsageError(HarnessError, ValueError):
     """Bad command-line input: unknown profile, malformed ``--env``, ..."""
+
+
+class TargetUnavailable(UsageError):
+    """The system under test is not installed here (e.g. no vLLM in this environment)."""
 
 
 class OutputError(HarnessError, OSError):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -29,17 +29,16 @@ from pydantic import (
     model_validator,
 )
 
-from kernels.platform import OPTIONAL_PACKAGES, Platform, sm_label
+from kernels.platform import Platform, sm_label
 
 __all__ = [
     "BACKENDS_TOKEN",
-    "ENGINE_PACKAGES",
     "CASES_GROUP",
     "DISTRIBUTION_NAME_PATTERN",
+    "PACKAGE_PATTERN",
     "PRINTED_VERSION_PATTERN",
-    "KNOWN_VARIABLES",
-    "LINEAR_BACKEND_OPTION",
     "SCHEMA_VERSION",
+    "SELECTION_INPUT_PATTERN",
     "AutoRule",
     "BooleanSpellings",
     "BackendSpec",
@@ -87,24 +86,23 @@ DistributionName = Annotated[
 ]
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 KernelClassName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-#: An engine option that selects the linear backend (vLLM >= 0.22's ``--linear-backend``),
-#: written in a cell's environment like a variable.
-LINEAR_BACKEND_OPTION = "--linear-backend"
-#: Every input a precedence table may read, in the order cell ids list them. The
-#: harness owns this list: a variable renamed in the code under test is a mismatch.
-KNOWN_VARIABLES: tuple[str, ...] = (
-    "VLLM_BATCH_INVARIANT",
-    "VLLM_USE_FBGEMM",
-    "VLLM_USE_NVFP4_CT_EMULATIONS",
-    "VLLM_NVFP4_GEMM_BACKEND",
-    LINEAR_BACKEND_OPTION,
-    "VLLM_DISABLED_KERNELS",
-)
-SelectionVariable = Literal[KNOWN_VARIABLES]  # type: ignore[valid-type]
-#: Optional packages other engines probe for (vLLM >= 0.24: the Humming and B12X GEMM
-#: libraries); this project's kernels use none of them.
-ENGINE_PACKAGES: tuple[str, ...] = ("humming", "b12x")
-PackageName = Literal[OPTIONAL_PACKAGES + ENGINE_PACKAGES]  # type: ignore[valid-type]
+#: How a selection input is spelled: an environment variable (``VLLM_BATCH_INVARIANT``) or an
+#: engine option with its dashes (``--linear-backend``). Which ones exist is the target's
+#: vocabulary (:class:`harness.targets.protocol.Vocabulary`), checked when a matrix is bound
+#: to its target.
+SELECTION_INPUT_PATTERN = r"^([A-Za-z_][A-Za-z0-9_]*|--[a-z][a-z0-9-]*)$"
+SelectionVariable = Annotated[
+    str,
+    StringConstraints(pattern=SELECTION_INPUT_PATTERN),
+    Field(description="an environment variable, or an engine option written --like-this"),
+]
+#: How an optional package is spelled (its import name); which ones exist is the target's.
+PACKAGE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+PackageName = Annotated[
+    str,
+    StringConstraints(pattern=PACKAGE_PATTERN),
+    Field(description="an optional package's import name (flashinfer, fbgemm_gpu, ...)"),
+]
 ActDtype = Literal["bfloat16", "float16", "float32"]
 CandidateStatus = Literal["selected", "unsupported", "cannot-implement", "disabled", "not-reached"]
 
@@ -711,6 +709,12 @@ class TargetSpec(_Strict):
         description='the releases the file covers, a PEP 440 specifier such as ">=0.20,<0.22"',
     )
     source: str | None = Field(None, description="where the rules were read from")
+    release: dict[str, Any] | None = Field(
+        None,
+        description="what the target needs to know about the release line to run it, in the "
+        "target's own format (vLLM: its selection function, compiled and package probes; "
+        "see docs/vllm.md)",
+    )
 
 
 def _triton_releases(text: str) -> str:

@@ -21,15 +21,17 @@ import dataclasses
 import importlib.metadata
 import importlib.util
 import os
-from collections.abc import Iterable, Iterator
-from typing import Literal
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Literal
 
 __all__ = [
     "OPTIONAL_PACKAGES",
+    "MachineProbes",
     "Platform",
     "current_platform",
     "detect_platform",
     "sm_label",
+    "triton_interpret_on",
     "use_platform",
 ]
 
@@ -137,38 +139,73 @@ def _parse_version(text: str | None) -> tuple[int, int] | None:
         return None
 
 
-def _importable(names: Iterable[str]) -> frozenset[str]:
-    found = set()
-    for name in names:
-        try:
-            if importlib.util.find_spec(name) is not None:
-                found.add(name)
-        except (ImportError, ValueError):
-            pass
-    return frozenset(found)
+@dataclasses.dataclass(frozen=True)
+class MachineProbes:
+    """Where :func:`detect_platform` reads the machine: every outside fact comes through here.
 
-
-def _distribution_version(module: str) -> tuple[int, int] | None:
-    """``(major, minor)`` of the installed distribution that provides the top-level ``module``.
-
-    Usually that distribution bears the module's name. When none does, the
-    distributions whose files hold the module are asked: torch nightlies
-    install the ``triton`` module from the ``pytorch-triton`` distribution,
-    ROCm builds from ``pytorch-triton-rocm``. Only then is the scan of every
-    installed distribution (``packages_distributions()``, tens of
-    milliseconds) paid. ``None`` when no installed distribution provides the
-    module (a source tree on ``sys.path``) or its version does not parse.
-    Were ``triton`` and ``pytorch-triton`` both installed, the files of the
-    one installed last would be in place, which no metadata records; the one
-    named like the module is reported.
+    ``torch`` is the torch module (or a stand-in with the same attributes:
+    ``__version__``, ``version.cuda``, ``cuda.is_available()``,
+    ``cuda.current_device()``, ``cuda.get_device_properties(index)`` and,
+    where torch has it, ``float4_e2m1fn_x2``); ``find_spec`` answers whether a
+    module imports (``importlib.util.find_spec``: a spec or ``None``, and it may
+    raise for a broken install); ``distribution_version`` and
+    ``packages_distributions`` are ``importlib.metadata``'s; ``environ`` holds
+    the process environment (``TRITON_INTERPRET``). :meth:`real` reads this
+    process; a test or a harness builds another machine by passing its own
+    probes, without patching anything.
     """
-    try:
-        return _parse_version(importlib.metadata.version(module))
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    for name in importlib.metadata.packages_distributions().get(module, []):
-        return _parse_version(importlib.metadata.version(name))
-    return None
+
+    torch: Any
+    find_spec: Callable[[str], object]
+    distribution_version: Callable[[str], str]
+    packages_distributions: Callable[[], Mapping[str, list[str]]]
+    environ: Mapping[str, str]
+
+    @classmethod
+    def real(cls) -> MachineProbes:
+        """This process's torch, import system, installed distributions and environment."""
+        import torch
+
+        return cls(
+            torch=torch,
+            find_spec=importlib.util.find_spec,
+            distribution_version=importlib.metadata.version,
+            packages_distributions=importlib.metadata.packages_distributions,
+            environ=os.environ,
+        )
+
+    def importable(self, names: Iterable[str]) -> frozenset[str]:
+        """The ``names`` whose module imports (a probe that raises means "absent")."""
+        found = set()
+        for name in names:
+            try:
+                if self.find_spec(name) is not None:
+                    found.add(name)
+            except (ImportError, ValueError):
+                pass
+        return frozenset(found)
+
+    def version_of_module(self, module: str) -> tuple[int, int] | None:
+        """``(major, minor)`` of the installed distribution that provides the top-level ``module``.
+
+        Usually that distribution bears the module's name. When none does, the
+        distributions whose files hold the module are asked: torch nightlies
+        install the ``triton`` module from the ``pytorch-triton`` distribution,
+        ROCm builds from ``pytorch-triton-rocm``. Only then is the scan of every
+        installed distribution (``packages_distributions()``, tens of
+        milliseconds) paid. ``None`` when no installed distribution provides the
+        module (a source tree on ``sys.path``) or its version does not parse.
+        Were ``triton`` and ``pytorch-triton`` both installed, the files of the
+        one installed last would be in place, which no metadata records; the one
+        named like the module is reported.
+        """
+        try:
+            return _parse_version(self.distribution_version(module))
+        except importlib.metadata.PackageNotFoundError:
+            pass
+        for name in self.packages_distributions().get(module, []):
+            return _parse_version(self.distribution_version(name))
+        return None
 
 
 #: ``TRITON_INTERPRET`` values that switch Triton's interpreter on (Triton >= 3.4,
@@ -182,7 +219,7 @@ def _distribution_version(module: str) -> tuple[int, int] | None:
 _INTERPRET_ON = ("1", "true", "yes", "on", "y")
 
 
-def _triton_interpret(value: str, triton: tuple[int, int] | None) -> bool:
+def triton_interpret_on(value: str, triton: tuple[int, int] | None) -> bool:
     """Does the installed Triton switch its interpreter on for ``TRITON_INTERPRET=value``?
 
     ``triton`` is its ``(major, minor)``; with none (Triton absent, or its
@@ -196,19 +233,20 @@ def _triton_interpret(value: str, triton: tuple[int, int] | None) -> bool:
     return value.lower() in _INTERPRET_ON
 
 
-def detect_platform() -> Platform:
-    """Describe the real machine, every time (no cache)."""
-    import torch
-
+def detect_platform(probes: MachineProbes | None = None) -> Platform:
+    """Describe the machine ``probes`` read (default: this one), every time (no cache)."""
+    machine = probes or MachineProbes.real()
+    torch = machine.torch
     torch_version = _parse_version(torch.__version__) or (0, 0)
-    packages = _importable(OPTIONAL_PACKAGES)
-    triton_version = _distribution_version("triton") if "triton" in packages else None
+    packages = machine.importable(OPTIONAL_PACKAGES)
+    triton_version = machine.version_of_module("triton") if "triton" in packages else None
+    interpret = machine.environ.get("TRITON_INTERPRET", "")
     common = dict(
         packages=packages,
         triton_version=triton_version,
         torch_version=torch_version,
         has_fp4_dtype=hasattr(torch, "float4_e2m1fn_x2"),
-        triton_interpret=_triton_interpret(os.environ.get("TRITON_INTERPRET", ""), triton_version),
+        triton_interpret=triton_interpret_on(interpret, triton_version),
     )
     if torch.cuda.is_available():
         index = torch.cuda.current_device()

@@ -15,6 +15,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from harness import TOOL
 from harness.errors import HarnessError, MatrixError
 
 __all__ = ["main"]
@@ -33,7 +34,7 @@ _FIRST = ("run", "explain", "table", "mutants", "schema")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="nvfp4-matrix",
+        prog=TOOL,
         description="Prove the NVFP4 kernel selection right on fake hardware, from a YAML matrix.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -100,7 +101,7 @@ def _error(message: str) -> None:
         return
     try:
         for line in message.splitlines() or [""]:
-            stream.write(f"nvfp4-matrix: error: {line}\n")
+            stream.write(f"{TOOL}: error: {line}\n")
         stream.flush()
     except OSError:
         pass

@@ -26,12 +26,12 @@ def buildkite_command(args: argparse.Namespace) -> int:
 
     from harness.cli._output import write_output_file
     from harness.output.buildkite import generate_pipeline
-    from harness.targets.vllm import MATRIX_FOLDER
+    from harness.targets import available_targets, get_target
 
     matrix = load(args.matrix)
-    # One lane per release line: matrix/vllm/0.20.yaml is checked by tox -e vllm-0.20.
-    lanes = [p.stem for p in sorted((Path.cwd() / MATRIX_FOLDER).glob("*.yaml"))]
-    pipeline = generate_pipeline(matrix, matrix_paths=args.matrix, vllm_lanes=lanes)
+    # Each target asks for its own lanes (vLLM: two per release line).
+    lanes = [lane for name in available_targets() for lane in get_target(name).ci_lanes(Path.cwd())]
+    pipeline = generate_pipeline(matrix, matrix_paths=args.matrix, lanes=lanes)
     text = yaml.safe_dump(pipeline, sort_keys=False, width=120)
     if args.output:
         write_output_file(args.output, text)

@@ -16,7 +16,8 @@ from harness.load.limits import DEFAULT_LIMITS
 from harness.load.problems import closest
 
 if TYPE_CHECKING:
-    from harness.targets import Target
+    from harness.evaluate.session import Session
+    from harness.targets import Target, Vocabulary
 
 __all__ = [
     "add_matrix_argument",
@@ -25,6 +26,7 @@ __all__ = [
     "load",
     "load_with_target",
     "non_negative_int",
+    "open_session",
     "parse_env",
     "parse_packages",
     "positive_int",
@@ -57,7 +59,7 @@ def add_matrix_argument(parser: argparse.ArgumentParser, target: bool = True) ->
         "matrix",
         nargs="*",
         metavar="MATRIX",
-        help="matrix files (default: the target's, matrix/*.yaml for nvfp4-matrix)",
+        help="matrix files (default: the target's own; matrix/*.yaml for the default target)",
     )
     parser.add_argument(
         "--max-cells",
@@ -90,10 +92,12 @@ def _bounded_int(text: str, least: int) -> int:
 
 
 def add_target_argument(parser: argparse.ArgumentParser) -> None:
+    from harness.targets import DEFAULT_TARGET
+
     parser.add_argument(
         "--target",
         metavar="NAME",
-        help="the system under test: nvfp4-matrix (default), vllm, or a plugin's "
+        help=f"the system under test: {DEFAULT_TARGET} (default), vllm, or a plugin's "
         "(default: the matrix file's target:)",
     )
 
@@ -127,38 +131,55 @@ def load_with_target(
     return matrix, target
 
 
+def open_session(
+    given: Sequence[str] | None,
+    target_name: str | None,
+    *,
+    mutant: str | None = None,
+    entry: str | None = None,
+) -> Session:
+    """The session of ``given`` files (or the target's own matrix) and their target, made
+    into the named mutant and checked through the named entry point."""
+    from harness.evaluate.session import Session
+
+    matrix, target = load_with_target(given, target_name)
+    if mutant:
+        target = target.mutant(mutant)
+    if entry:
+        target = target.with_entry(entry)
+    return Session(matrix, target)
+
+
 def load(given: Sequence[str] | None) -> Matrix:
-    """The matrix of ``given`` files, or this project's default matrix."""
+    """The matrix of ``given`` files, or the default target's matrix."""
     return load_with_target(given, None)[0]
 
 
-def parse_env(items: Sequence[str] | None) -> dict[str, str]:
-    """``["VLLM_USE_FBGEMM=1", ...]`` -> dict; only selection variables, each once."""
-    from harness.models import KNOWN_VARIABLES as SELECTION_VARIABLES
-
+def parse_env(items: Sequence[str] | None, vocabulary: Vocabulary) -> dict[str, str]:
+    """``["VLLM_USE_FBGEMM=1", ...]`` -> dict, in the target's order; only inputs the target
+    reads, each once."""
     env: dict[str, str] = {}
     for item in items or ():
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise UsageError(f"--env {item!r}: expected NAME=VALUE, e.g. VLLM_USE_FBGEMM=1")
-        if name not in SELECTION_VARIABLES:
-            close = closest(name, SELECTION_VARIABLES)
+        if name not in vocabulary.inputs:
+            close = closest(name, vocabulary.inputs)
             hint = f"; did you mean {close}?" if close else ""
+            what = "option" if name.startswith("-") else "selection variable"
             raise UsageError(
-                f"--env {name}: not a selection variable{hint} (known: {', '.join(SELECTION_VARIABLES)})"
+                f"--env {name}: not a {what} this target reads{hint} "
+                f"(it reads: {', '.join(vocabulary.inputs)})"
             )
         if name in env:
             raise UsageError(f"--env {name} given twice")
         env[name] = value
-    return env
+    return dict(vocabulary.ordered(env))
 
 
-def parse_packages(text: str | None) -> tuple[str, ...] | None:
+def parse_packages(text: str | None, vocabulary: Vocabulary) -> tuple[str, ...] | None:
     """``"flashinfer,fbgemm_gpu"`` -> tuple; ``""`` -> no package; ``None`` -> keep the profile's."""
-    from harness.models import ENGINE_PACKAGES
-    from kernels.platform import OPTIONAL_PACKAGES
-
-    known = OPTIONAL_PACKAGES + ENGINE_PACKAGES
+    known = vocabulary.packages
     if text is None:
         return None
     names = tuple(sorted({p.strip() for p in text.split(",") if p.strip()}))

@@ -103,32 +103,31 @@ def explain(
     target_name: str | None = None,
     mock_items: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The explanation as a JSON-ready dict (``kernel``, ``error``, ``decisions``, ...).
+    """The explanation as a JSON-ready dict (``kernel``, ``backend``, ``error``, ``decisions``, ...).
 
-    For this project's target ``kernel`` is the backend id (``triton``) and
-    ``kernel_class`` its class; for another engine ``kernel`` is the engine's
-    kernel class name (``EmulationNvFp4LinearKernel``) and ``backend`` the
-    matrix id it maps to.
+    ``kernel`` is the engine's kernel class name (``EmulationNvFp4LinearKernel``)
+    and ``backend`` the matrix id it maps to (``emulation``).
     """
     from harness.evaluate.compare import compare
-    from harness.evaluate.oracle import Oracle
-    from harness.evaluate.runner import clean_environment
-    from harness.models import KNOWN_VARIABLES, LayerSpec
-    from harness.targets import Query
-    from kernels.platform import detect_platform
+    from harness.evaluate.session import Session
+    from harness.models import LayerSpec
+    from harness.targets import Query, get_target
+    from harness.targets.environment import isolated_environ
 
-    overrides = parse_env(env_items)
-    pkgs = parse_packages(packages)
     try:
         matrix, target = load_with_target(matrix_files, target_name)
     except UsageError:
-        if gpu is not None or matrix_files or (target_name not in (None, "nvfp4-matrix")):
+        if gpu is not None or matrix_files:
             raise
-        from harness.targets import get_target
-
-        # No matrix here: explain the real machine with this project's kernels, no oracle.
-        matrix, target = None, get_target()
+        # No matrix here: explain the real machine, no oracle.
+        matrix, target = None, get_target(target_name)
+        if not target.capabilities.real_machine:
+            raise
+    vocabulary = target.vocabulary
+    overrides = parse_env(env_items, vocabulary)
+    pkgs = parse_packages(packages, vocabulary)
     mocks = parse_mocks(mock_items, matrix)
+    session = Session(matrix, target) if matrix is not None else None
     if gpu is not None:
         assert matrix is not None
         if gpu not in matrix.profiles:
@@ -137,15 +136,13 @@ def explain(
         env = dict(overrides)
         env_source = "--env only (fake hardware: the shell's variables are ignored)"
     else:
-        if target.name != "nvfp4-matrix":
-            raise UsageError(f"target {target.name} runs on fake hardware only: give --gpu PROFILE")
-        platform = detect_platform()
+        platform = target.real_platform()
         if pkgs is not None:
             platform = platform.replace(packages=frozenset(pkgs))
-        env = {k: os.environ[k] for k in KNOWN_VARIABLES if k in os.environ}
+        env = {k: os.environ[k] for k in vocabulary.variables if k in os.environ}
         env.update(overrides)
         env_source = "the shell's selection variables, then --env"
-    env = {k: env[k] for k in KNOWN_VARIABLES if k in env}
+    env = dict(vocabulary.ordered(env))
 
     layer_spec = LayerSpec(in_features=4096, out_features=4096)
     if matrix is not None:
@@ -155,9 +152,12 @@ def explain(
     elif layer is not None:
         raise UsageError("--layer needs a matrix file (none found)")
 
-    with clean_environment():
-        actual = target.evaluate(Query(platform, env, layer_spec, mocks), matrix)  # type: ignore[arg-type]
-    native = target.name == "nvfp4-matrix"
+    query = Query(platform, env, layer_spec, mocks)
+    if session is not None:
+        actual = session.evaluate(query)
+    else:
+        with isolated_environ({}, vocabulary.variables):
+            actual = target.evaluate(query, None)
     record = actual.record
     result: dict[str, Any] = {
         "target": target.describe(),
@@ -170,26 +170,25 @@ def explain(
         "env": env,
         "env_source": env_source,
         "mocks": {b: {"supported": ok, "reason": r or None} for b, (ok, r) in mocks.items()},
-        "kernel": actual.backend if native else actual.kernel,
-        "kernel_class": actual.kernel,
+        "kernel": actual.kernel,
         "backend": actual.backend,
         "rule": actual.rule,
-        "variable": getattr(record, "variable", None),
+        "variable": record.variable if record is not None else None,
         "error": actual.error if actual.kind != "backend" else None,
         "error_type": actual.error_type if actual.kind != "backend" else None,
         "decisions": [
             {"backend": c.backend, "kernel": c.kernel, "status": c.status, "reason": c.reason}
-            for c in getattr(record, "candidates", ())
+            for c in (record.candidates if record is not None else ())
         ],
-        "decision_record": target.decision_record,
+        "decision_record": target.capabilities.decision_record,
         "messages": list(actual.messages),
         "oracle": None,
     }
-    if matrix is not None:
-        expected = Oracle(matrix).expect(platform, env, layer_spec, mocks)
-        problems = compare(expected, actual, matrix)
+    if session is not None:
+        expected = session.expect(query)
+        problems = compare(expected, actual, session.matrix)
         result["oracle"] = {
-            "kernel": expected.backend,
+            "backend": expected.backend,
             "rule": expected.rule,
             "outcome": expected.outcome,
             "agrees": not problems,
@@ -223,7 +222,7 @@ def explain_command(args: argparse.Namespace) -> int:
         verdict = "supported" if mock["supported"] else f"unsupported ({mock['reason']})"
         out.print(f"mocked   : {backend} {verdict}", markup=False)
     if result["kernel"]:
-        out.print(f"[bold green]kernel   : {result['kernel']}[/] ({result['kernel_class']})")
+        out.print(f"[bold green]kernel   : {result['kernel']}[/] (backend {result['backend']})")
     else:
         out.print(f"[bold red]error    : {result['error_type']}[/]")
         out.print(result["error"], markup=False, soft_wrap=True)

@@ -18,11 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def mutants_command(args: argparse.Namespace) -> int:
-    from harness.evaluate.runner import Runner
-    from harness.targets.mutants import MUTANTS
+    from harness.evaluate.session import Session
 
     matrix, target = load_with_target(args.matrix, args.target)
-    mutants = [m for m in MUTANTS if m.target == target.name]
+    mutants = list(target.mutants())
     if not mutants:
         print(f"target {target.name} has no built-in mutants")
         return 0
@@ -31,7 +30,7 @@ def mutants_command(args: argparse.Namespace) -> int:
         table.add_column(col, overflow="fold")
     survivors = 0
     for mutant in mutants:
-        result = Runner(matrix, mutant.make_target()).run()
+        result = Session(matrix, target.mutant(mutant.name)).run()
         failures = result.failures
         first = failures[0] if failures else None
         caught = bool(failures)

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from harness.cli.common import add_matrix_argument, load
+from harness.cli.common import add_matrix_argument, open_session
 
 __all__ = ["add_parser", "reality_command"]
 
@@ -33,10 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def reality_command(args: argparse.Namespace) -> int:
     from harness.evaluate.reality import UnknownGpuError, check_reality, profile_from_environment
 
-    matrix = load(args.matrix)
+    session = open_session(args.matrix, None)
     profile = args.profile or profile_from_environment(os.environ)
     try:
-        report = check_reality(matrix, profile_id=profile)
+        report = check_reality(session, profile_id=profile)
     except UnknownGpuError as exc:
         print(f"nvfp4-matrix: error: {exc}", file=sys.stderr)
         return 2

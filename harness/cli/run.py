@@ -7,8 +7,12 @@ from pathlib import Path
 
 from rich.table import Table
 
-from harness.cli.common import add_matrix_argument, console, load_with_target, non_negative_int
-from harness.errors import UsageError
+from harness.cli.common import (
+    add_matrix_argument,
+    console,
+    load_with_target,
+    non_negative_int,
+)
 
 __all__ = ["add_parser", "run_command"]
 
@@ -27,10 +31,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-reports", action="store_true", help="write no report files")
     p.add_argument(
         "--entry",
-        choices=("decide", "init"),
+        metavar="NAME",
         default=None,
-        help="nvfp4-matrix target: check decide() (default) or init_nvfp4_linear_kernel() "
-        "with os.environ set per cell",
+        help="check the target through another of its entry points (this project's kernels: "
+        "decide, the default; init: init_nvfp4_linear_kernel() with os.environ set per cell; "
+        "seam: decide() reading the platform through the seam)",
     )
     p.add_argument(
         "--mutant", metavar="NAME", help="run a deliberately broken selection (see `mutants`)"
@@ -47,44 +52,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from harness.evaluate.runner import Runner
+    from harness.evaluate.session import Session
+    from harness.evaluate.table import selection_table
     from harness.output.junit import write_junit
     from harness.output.markdown import write_markdown
-    from harness.output.table import selection_table, table_rows_text
+    from harness.output.table import table_rows_text
 
     matrix, target = load_with_target(args.matrix, args.target)
     title = "NVFP4 selection matrix"
-    if args.entry is not None:
-        from harness.targets.native import NativeTarget
-
-        if not isinstance(target, NativeTarget):
-            raise UsageError(f"--entry applies to the nvfp4-matrix target, not {target.name}")
-        if args.entry == "init" and args.mutant:
-            raise UsageError("--mutant checks decide() only; drop --entry init")
-        target = NativeTarget(entry=args.entry)
     if args.mutant:
-        from harness.targets.mutants import get_mutant
-
-        try:
-            mutant = get_mutant(args.mutant, target.name)
-        except KeyError as exc:
-            raise UsageError(str(exc.args[0])) from None
-        target = mutant.make_target()
-        title += f" (mutant {mutant.name}: {mutant.title})"
-    runner = Runner(matrix, target)
-    result = runner.run()
+        broken = target.mutant(args.mutant)
+        info = next(m for m in target.mutants() if m.name == args.mutant)
+        title += f" (mutant {info.name}: {info.title})"
+        target = broken
+    if args.entry:
+        target = target.with_entry(args.entry)
+    session = Session(matrix, target)
+    result = session.run()
     out = console()
     files = [s.name for s in matrix.files]
     out.print(f"[bold]{title}[/bold]")
     out.print(f"target : {target.describe()}", markup=False)
     out.print(f"matrix : {', '.join(files)}", markup=False)
-    if not target.decision_record:
+    if not target.capabilities.decision_record:
         out.print(
             "compare: outcomes only (this target exposes no rule or candidate verdicts)",
             markup=False,
         )
 
-    table = selection_table(runner)
+    table = selection_table(session)
     if not args.no_table:
         rich_table = Table(
             title="Selection: profile x environment -> backend (default layer)",

@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from harness.cli.common import add_matrix_argument, console, load_with_target
+from harness.cli.common import add_matrix_argument, console, open_session
 
 __all__ = ["add_parser", "table_command"]
 
@@ -21,12 +21,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def table_command(args: argparse.Namespace) -> int:
-    from harness.evaluate.runner import Runner
+    from harness.evaluate.table import selection_table
     from harness.output.markdown import markdown_table
-    from harness.output.table import selection_table, table_rows_text
+    from harness.output.table import table_rows_text
 
-    matrix, target = load_with_target(args.matrix, args.target)
-    table = selection_table(Runner(matrix, target))
+    table = selection_table(open_session(args.matrix, args.target))
     rows = table_rows_text(table)
     if args.markdown:
         print(markdown_table(list(table.headers), rows))

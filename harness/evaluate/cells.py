@@ -9,8 +9,9 @@ results. Its id is stable and readable, built from those parts alone:
     h100-VLLM_USE_FBGEMM=1-layer=w4a16-bf16
     b200-VLLM_BATCH_INVARIANT=1-mock=triton:off,emulation:on
 
-Environment parts follow the order of :data:`harness.models.KNOWN_VARIABLES`;
-a value that is empty or holds spaces is quoted (``VLLM_BATCH_INVARIANT=' 1 '``).
+Environment parts follow the order of the target's inputs
+(:attr:`~harness.targets.protocol.Vocabulary.inputs`); a value that is empty
+or holds spaces is quoted (``VLLM_BATCH_INVARIANT=' 1 '``).
 """
 
 from __future__ import annotations
@@ -20,14 +21,8 @@ import itertools
 from collections.abc import Iterator, Mapping
 
 from harness.load import Location, Matrix
-from harness.models import (
-    BACKENDS_TOKEN,
-    CASES_GROUP,
-    KNOWN_VARIABLES,
-    GoldenExpect,
-    MockOutcome,
-    Sweep,
-)
+from harness.models import BACKENDS_TOKEN, CASES_GROUP, GoldenExpect, MockOutcome, Sweep
+from harness.targets.protocol import Vocabulary
 
 __all__ = ["CASES_GROUP", "Cell", "expand", "expand_cases", "expand_sweep", "sweep_envs"]
 
@@ -85,10 +80,6 @@ def _quote(value: str) -> str:
     return value
 
 
-def _order(env: Mapping[str, str]) -> Env:
-    return tuple((k, env[k]) for k in KNOWN_VARIABLES if k in env)
-
-
 def cell_id(
     profile: str,
     env: Env,
@@ -107,7 +98,9 @@ def cell_id(
     return "-".join(parts)
 
 
-def sweep_envs(matrix: Matrix, sweep: Sweep) -> list[tuple[Env, tuple[str | int, ...]]]:
+def sweep_envs(
+    matrix: Matrix, sweep: Sweep, vocabulary: Vocabulary
+) -> list[tuple[Env, tuple[str | int, ...]]]:
     """The sweep's environments (cross product, then explicit entries), duplicates dropped.
 
     Each comes with the key path of the YAML entry it was written at.
@@ -126,19 +119,21 @@ def sweep_envs(matrix: Matrix, sweep: Sweep) -> list[tuple[Env, tuple[str | int,
     seen: set[Env] = set()
     combos = itertools.product(*values) if variables else iter([()])
     for combo in combos:
-        env = _order({k: v for k, v in zip(variables, combo, strict=True) if v is not None})
+        env = vocabulary.ordered(
+            {k: v for k, v in zip(variables, combo, strict=True) if v is not None}
+        )
         if env not in seen:
             seen.add(env)
             out.append((env, ("cross",) if variables else ()))
     for index, explicit in enumerate(sweep.envs):
-        env = _order(explicit)
+        env = vocabulary.ordered(explicit)
         if env not in seen:
             seen.add(env)
             out.append((env, ("envs", index)))
     return out
 
 
-def expand_sweep(matrix: Matrix, sweep: Sweep) -> list[Cell]:
+def expand_sweep(matrix: Matrix, sweep: Sweep, vocabulary: Vocabulary) -> list[Cell]:
     from harness.evaluate.oracle import Oracle
 
     oracle = Oracle(matrix) if sweep.mock_relevant else None
@@ -149,7 +144,7 @@ def expand_sweep(matrix: Matrix, sweep: Sweep) -> list[Cell]:
     )
     fixed = _mocks(sweep.mock)
     cells = []
-    for env, subpath in sweep_envs(matrix, sweep):
+    for env, subpath in sweep_envs(matrix, sweep, vocabulary):
         location = matrix.where("sweep", sweep.id, *subpath)
         mock_sets: list[tuple[tuple[str, bool, str], ...]] = [fixed]
         if oracle is not None:
@@ -184,7 +179,7 @@ def _mocks(table: Mapping[str, MockOutcome]) -> tuple[tuple[str, bool, str], ...
     return tuple((name, m.supported, m.reason) for name, m in table.items())
 
 
-def expand_cases(matrix: Matrix) -> list[Cell]:
+def expand_cases(matrix: Matrix, vocabulary: Vocabulary) -> list[Cell]:
     cells = []
     for case in matrix.cases:
         cells.append(
@@ -192,7 +187,7 @@ def expand_cases(matrix: Matrix) -> list[Cell]:
                 id=case.id,
                 group=CASES_GROUP,
                 profile=case.profile,
-                env=_order(case.env),
+                env=vocabulary.ordered(case.env),
                 layer=case.layer or matrix.default_layer_id,
                 mocks=_mocks(case.mock),
                 packages=None if case.packages is None else tuple(case.packages),
@@ -203,17 +198,20 @@ def expand_cases(matrix: Matrix) -> list[Cell]:
     return cells
 
 
-def expand(matrix: Matrix, files: set[str] | None = None) -> Iterator[tuple[str, list[Cell]]]:
-    """``(group, cells)`` for every sweep, then the golden cases.
+def expand(
+    matrix: Matrix, vocabulary: Vocabulary, files: set[str] | None = None
+) -> Iterator[tuple[str, list[Cell]]]:
+    """``(group, cells)`` for every sweep, then the golden cases; environments are written
+    in the order of ``vocabulary``'s inputs.
 
     ``files`` keeps only the groups defined in those files (display names).
     """
     for sweep in matrix.sweeps:
         if files is None or matrix.where("sweep", sweep.id).file in files:
-            yield sweep.id, expand_sweep(matrix, sweep)
+            yield sweep.id, expand_sweep(matrix, sweep, vocabulary)
     cases = [
         c
-        for c in expand_cases(matrix)
+        for c in expand_cases(matrix, vocabulary)
         if files is None or (c.location and c.location.file in files)
     ]
     if cases:

@@ -9,13 +9,13 @@ from harness.evaluate.cells import Cell
 from harness.evaluate.oracle import Expected
 from harness.load import Matrix
 from harness.models import GoldenExpect, KnownFailure
-from harness.targets.base import Outcome, first_line
+from harness.targets.protocol import Outcome, first_line
 
 __all__ = ["DECOY", "CellResult", "compare", "golden_problems"]
 
-#: The start of every decoy value the runner leaves in ``os.environ``
-#: (:func:`harness.evaluate.runner.decoy_environment`).
-DECOY = "nvfp4-matrix-decoy"
+#: The start of every decoy value the session leaves in ``os.environ``
+#: (:func:`harness.evaluate.session.decoy_environment`).
+DECOY = "harness-decoy"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +153,7 @@ def compare(expected: Expected, actual: Outcome, matrix: Matrix) -> list[str]:
             problems.append(
                 f"error text: missing {', '.join(repr(s) for s in missing)} in {text!r}"
             )
-    consulted = getattr(actual.record, "variables", None)
+    consulted = actual.record.consulted if actual.record is not None else None
     if expected.variables is not None and consulted is not None:
         if tuple(consulted) != expected.variables:
             problems.append(

@@ -22,19 +22,15 @@ through ``importlib.metadata`` as on a real machine.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.machinery
 import importlib.metadata
-import importlib.util
-import os
 import re
 import types
-from collections.abc import Iterator
-from unittest import mock
 
 from harness.evaluate.cells import Cell, cell_id
 from harness.load import Matrix
 from harness.models import GpuProfile, interpreter_switched_on, parse_version
+from kernels.platform import MachineProbes
 
 __all__ = [
     "DETECTION_GROUP",
@@ -115,15 +111,14 @@ def interpreter_expected(matrix: Matrix, profile: GpuProfile, value: str) -> boo
     return interpreter_switched_on(releases, profile.triton)
 
 
-@contextlib.contextmanager
-def fake_machine(profile: GpuProfile, interpret: str | None = None) -> Iterator[None]:
-    """torch, the package probes and the environment as they would be on ``profile``'s machine.
+def fake_machine(profile: GpuProfile, interpret: str | None = None) -> MachineProbes:
+    """The probes of ``profile``'s machine: what :func:`~kernels.platform.detect_platform`
+    reads there (torch, the package probes, the installed distributions, the environment).
 
     ``interpret``: the value ``TRITON_INTERPRET`` holds (default: ``"1"`` when
-    the profile runs the interpreter, else unset).
+    the profile runs the interpreter, else unset). Nothing of this process is
+    changed: the probes are handed to ``detect_platform``.
     """
-    import torch
-
     cuda = profile.device_type == "cuda"
     cap = profile.capability_tuple or (0, 0)
     props = types.SimpleNamespace(
@@ -132,79 +127,42 @@ def fake_machine(profile: GpuProfile, interpret: str | None = None) -> Iterator[
         minor=cap[1],
         total_memory=int(((profile.memory_gib or 0) + _MEMORY_REMAINDER_GIB) * 2**30),
     )
-    real_find_spec = importlib.util.find_spec
-    real_version = importlib.metadata.version
-    real_packages_distributions = importlib.metadata.packages_distributions
+    torch = types.SimpleNamespace(
+        __version__=_printed(profile.torch),
+        version=types.SimpleNamespace(cuda=profile.cuda),
+        cuda=types.SimpleNamespace(
+            is_available=lambda: cuda,
+            current_device=lambda: 0,
+            get_device_properties=lambda index=None: props,
+        ),
+    )
+    if profile.fp4_dtype:
+        setattr(torch, _FP4, object())
     # The distribution that installed the triton module on this machine, if any.
     triton_dist = None
     if "triton" in profile.packages and profile.triton is not None:
         triton_dist = profile.triton_distribution or "triton"
 
-    def find_spec(name: str, *args: object, **kwargs: object) -> object:
-        if name in _PROBED:
-            if name in profile.packages:
-                return importlib.machinery.ModuleSpec(name, None)
-            absent = _PROBED[name]
-            if absent is not None:
-                raise absent(f"{name} is not importable on this fake machine")
-            return None
-        return real_find_spec(name, *args, **kwargs)  # type: ignore[arg-type]
+    def find_spec(name: str) -> object:
+        if name in profile.packages:
+            return importlib.machinery.ModuleSpec(name, None)
+        absent = _PROBED.get(name)
+        if absent is not None:
+            raise absent(f"{name} is not importable on this fake machine")
+        return None
 
     def version(name: str) -> str:
-        key = _distribution_key(name)
-        if triton_dist is not None and key == _distribution_key(triton_dist):
+        if triton_dist is not None and _distribution_key(name) == _distribution_key(triton_dist):
             return _printed(profile.triton)  # type: ignore[arg-type]
-        if key in ("triton", "pytorch-triton", "pytorch-triton-rocm"):
-            raise importlib.metadata.PackageNotFoundError(name)
-        return real_version(name)
+        raise importlib.metadata.PackageNotFoundError(name)
 
     def packages_distributions() -> dict[str, list[str]]:
-        found = {
-            module: [d for d in dists if _distribution_key(d) != "triton"]
-            for module, dists in real_packages_distributions().items()
-            if module != "triton"
-        }
-        if triton_dist is not None:
-            found["triton"] = [triton_dist]
-        return found
+        return {"triton": [triton_dist]} if triton_dist is not None else {}
 
-    had_fp4 = hasattr(torch, _FP4)
-    saved_fp4 = getattr(torch, _FP4, None)
-    saved_interpret = os.environ.get("TRITON_INTERPRET")
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(mock.patch.object(torch.cuda, "is_available", lambda: cuda))
-        stack.enter_context(mock.patch.object(torch.cuda, "current_device", lambda: 0))
-        stack.enter_context(
-            mock.patch.object(torch.cuda, "get_device_properties", lambda index=None: props)
-        )
-        stack.enter_context(mock.patch.object(torch.version, "cuda", profile.cuda))
-        stack.enter_context(mock.patch.object(torch, "__version__", _printed(profile.torch)))
-        stack.enter_context(mock.patch.object(importlib.util, "find_spec", find_spec))
-        stack.enter_context(mock.patch.object(importlib.metadata, "version", version))
-        stack.enter_context(
-            mock.patch.object(importlib.metadata, "packages_distributions", packages_distributions)
-        )
-        try:
-            if profile.fp4_dtype and not had_fp4:
-                setattr(torch, _FP4, object())
-            elif not profile.fp4_dtype and had_fp4:
-                delattr(torch, _FP4)
-            if interpret is not None:
-                os.environ["TRITON_INTERPRET"] = interpret
-            elif profile.triton_interpret:
-                os.environ["TRITON_INTERPRET"] = "1"
-            else:
-                os.environ.pop("TRITON_INTERPRET", None)
-            yield
-        finally:
-            if had_fp4:
-                setattr(torch, _FP4, saved_fp4)
-            elif hasattr(torch, _FP4):
-                delattr(torch, _FP4)
-            if saved_interpret is None:
-                os.environ.pop("TRITON_INTERPRET", None)
-            else:
-                os.environ["TRITON_INTERPRET"] = saved_interpret
+    if interpret is None:
+        interpret = "1" if profile.triton_interpret else None
+    environ = {} if interpret is None else {"TRITON_INTERPRET": interpret}
+    return MachineProbes(torch, find_spec, version, packages_distributions, environ)
 
 
 def detection_problems(

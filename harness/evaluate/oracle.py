@@ -25,7 +25,9 @@ from harness.rules import InvalidValue, Verdict, implements_verdict, parse_flag,
 from harness.rules.support import support_verdict
 from kernels.platform import Platform, sm_label
 
-__all__ = ["Expected", "Oracle"]
+__all__ = ["ErrorKind", "Expected", "Oracle"]
+
+ErrorKind = Literal["forced-unsupported", "forced-cannot-implement", "restrict-empty", "nothing"]
 
 #: backend -> (supported, reason): forced ``is_supported()`` results
 Mocks = Mapping[str, tuple[bool, str]]
@@ -47,6 +49,9 @@ class Expected:
         error_exact: the whole error message, when every part of it is known
             (mocked reasons): the message must equal it.
         error_mentions_any: invalid-env: the message must name one of these variables.
+        error_kind: which error it is: ``forced-unsupported``,
+            ``forced-cannot-implement``, ``restrict-empty`` or ``nothing`` (automatic
+            selection found no backend).
         because: the derivation, one step per line (rule, then each candidate).
         variables: the variables the deciding rule had to consult, in precedence
             order, with their raw values (``None`` = unset): every forcing
@@ -63,6 +68,7 @@ class Expected:
     error_contains: tuple[str, ...] = ()
     error_exact: str | None = None
     error_mentions_any: tuple[str, ...] = ()
+    error_kind: ErrorKind | None = None
     because: tuple[str, ...] = ()
     variables: tuple[tuple[str, str | None], ...] | None = None
 
@@ -420,7 +426,7 @@ class Oracle:
         walk.because.append(f"no backend of that name here -> error: {message}")
         return Expected(
             "error", None, rule.rule, rule.variable, (), error_prefix=message,
-            because=tuple(walk.because),
+            error_kind="restrict-empty", because=tuple(walk.because),
         )
 
     def _consult(
@@ -467,8 +473,8 @@ class Oracle:
     ) -> tuple[bool, str | None, str]:
         """``(supported, reason, where the verdict comes from)`` for one backend."""
         if name in mocks:
-            ok, reason = mocks[name]
-            return ok, reason, "mocked"
+            mocked, why = mocks[name]
+            return mocked, why, "mocked"
         ok, reason = self.support(name, platform)
         return ok, reason, f"rule: {self.matrix.backends[name].describe_support()}"
 
@@ -556,6 +562,8 @@ class Oracle:
                 error_prefix=prefix,
                 error_contains=contains,
                 error_exact=whole if templates.also_tried is not None else None,
+                error_kind="forced-unsupported" if status == "unsupported"
+                else "forced-cannot-implement",
                 because=tuple(walk.because),
             )
         rejected = tuple(
@@ -571,5 +579,6 @@ class Oracle:
             variable,
             tuple(walk.statuses),
             error_contains=(templates.auto_nothing,) + rejected,
+            error_kind="nothing",
             because=tuple(walk.because),
         )

@@ -21,13 +21,13 @@ import dataclasses
 from collections.abc import Mapping
 
 from harness import PROFILE_ENV
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.evaluate.compare import compare
-from harness.evaluate.oracle import Oracle
+from harness.evaluate.session import Session
 from harness.load import Matrix
 from harness.models import GpuProfile
 from harness.targets import Query
-from kernels.platform import Platform, current_platform
+from kernels.platform import Platform
 
 __all__ = [
     "RealityReport",
@@ -212,17 +212,22 @@ def forcing_environments(matrix: Matrix) -> list[dict[str, str]]:
 
 
 def check_reality(
-    matrix: Matrix,
+    session: Session,
     platform: Platform | None = None,
     profile_id: str | None = None,
     layer_id: str | None = None,
 ) -> RealityReport:
-    """Compare the matrix with the real machine (``platform`` defaults to the detected one)."""
-    from harness.evaluate.runner import clean_environment
-    from harness.targets.native import NativeTarget
-    from kernels.linear.registry import NVFP4_BACKENDS
-
-    platform = platform or current_platform()
+    """Compare the session's matrix with the real machine (``platform`` defaults to the one
+    the target detects)."""
+    target = session.target
+    caps = target.capabilities
+    if not (caps.real_machine and caps.declared_support):
+        raise UsageError(
+            f"target {target.describe()} cannot be checked against a real machine (it runs on "
+            "fake hardware only, or its profiles do not declare its support)"
+        )
+    matrix = session.matrix
+    platform = platform or target.real_platform()
     profile = match_profile(matrix, platform, profile_id)
     notes: list[str] = []
     if not _same_device(profile, platform):
@@ -244,30 +249,26 @@ def check_reality(
             )
         )
 
-    support = []
-    for name, cls in NVFP4_BACKENDS.items():
-        ok, reason = cls.is_supported(platform)
-        support.append(SupportCheck(name, profile.declares_support(name), ok, reason))
-
-    oracle = Oracle(matrix)
-    target = NativeTarget()
-    layer = matrix.layer(layer_id)
+    support = [
+        SupportCheck(name, profile.declares_support(name), ok, reason)
+        for name, (ok, reason) in target.real_support(platform).items()
+    ]
+    layer = session.layer(layer_id)
     fake = profile.platform()
     selections = []
-    with clean_environment():
-        for env in forcing_environments(matrix):
-            expected = oracle.expect(fake, env, layer)
-            # The real machine, the real selection: only the environment is the cell's.
-            actual = target.evaluate(Query(platform, env, layer), matrix)
-            problems = compare(expected, actual, matrix)
-            selections.append(
-                SelectionCheck(
-                    tuple(sorted(env.items())),
-                    expected.summary(),
-                    actual.summary(),
-                    tuple(problems),
-                )
+    for env in forcing_environments(matrix):
+        expected = session.expect(Query(fake, env, layer))
+        # The real machine, the real selection: only the environment is the cell's.
+        actual = session.evaluate(Query(platform, env, layer))
+        problems = compare(expected, actual, matrix)
+        selections.append(
+            SelectionCheck(
+                tuple(sorted(env.items())),
+                expected.summary(),
+                actual.summary(),
+                tuple(problems),
             )
+        )
     return RealityReport(profile, platform, tuple(notes), tuple(support), tuple(selections))
 
 

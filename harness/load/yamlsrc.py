@@ -23,6 +23,7 @@ import dataclasses
 import os
 import re
 import stat
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,12 @@ def parse_yaml(text: str, path: Path, name: str) -> Source:
     return Source(path, name, data, lines)
 
 
+def _mark(mark: object) -> yaml.error.Mark | None:
+    """An event's mark as the node constructors take it (the C parser's marks have the same
+    fields as the pure-Python ones)."""
+    return typing.cast("yaml.error.Mark | None", mark)
+
+
 class _LimitExceeded(Exception):
     def __init__(self, line: int, message: str, key: str = "") -> None:
         super().__init__(message)
@@ -288,7 +295,7 @@ def _compose(text: str, limits: Limits) -> Node | None:
             if isinstance(event, yaml.AliasEvent):
                 if event.anchor not in anchors:
                     raise yaml.composer.ComposerError(
-                        None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+                        None, None, f"found undefined alias {event.anchor!r}", _mark(event.start_mark)
                     )
                 node = _Alias(anchors[event.anchor], event.start_mark, event.end_mark)
             else:
@@ -300,7 +307,8 @@ def _compose(text: str, limits: Limits) -> Node | None:
                     if tag is None or tag == "!":
                         tag = loader.resolve(ScalarNode, event.value, event.implicit)
                     node = ScalarNode(
-                        tag, event.value, event.start_mark, event.end_mark, style=event.style
+                        tag, event.value, _mark(event.start_mark), _mark(event.end_mark),
+                        style=event.style,
                     )
                 else:
                     if len(stack) >= limits.max_depth:

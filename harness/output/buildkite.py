@@ -12,14 +12,13 @@ Steps:
   ``tox -e gpu`` for that profile (sharded with ``parallelism`` when the
   profile asks for shards), and a "Batch Invariance (<ID>)" step running the
   batch-invariance tests;
-* a "Mutation lane" step (``tox -e mutation``, ``mutation/lane.py``): the
+* a "Mutation lane" step (``tox -e mutation``, ``python -m harness.mutation``): the
   mutants of the selection code in :data:`MUTATION_SHARDS` shards, one per
   job (Buildkite ``parallelism``), each failing on its own survivors;
-* for every vLLM release line, a "vLLM <line> selection" step (``tox -e
-  vllm-<line>``) and a "vLLM <line> mutation lane" step (``tox -e
-  mutation-vllm-<line>``, ``mutation/vllm_lane.py``: mutants of vLLM's own
-  ``init_nvfp4_linear_kernel``, killed by that line's matrix; one job, about
-  a minute of mutants after the install);
+* every lane a target asks for (:meth:`harness.targets.Target.ci_lanes`; the
+  vLLM target: a "vLLM <line> selection" step, ``tox -e vllm-<line>``, and a
+  "vLLM <line> mutation lane" step, ``tox -e mutation-vllm-<line>``, per
+  release line), each on the CPU queue;
 * a final step that annotates the build with every step's markdown summary,
   whatever the other steps' outcomes.
 
@@ -35,9 +34,10 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
-from harness import PROFILE_ENV
+from harness import PROFILE_ENV, TOOL
 from harness.load import Matrix
 from harness.models import GpuProfile
+from harness.targets import CiLane
 
 __all__ = [
     "AGENT_LOST_RETRY",
@@ -59,7 +59,7 @@ AGENT_LOST_RETRY: dict[str, Any] = {
 }
 REPORTS_GLOB = "reports/**/*"
 #: The tox environments the generated commands may use (tests check tox.ini has them);
-#: ``vllm-<line>`` and ``mutation-vllm-<line>`` come with each vLLM release line.
+#: the targets' lanes bring their own.
 TOX_ENVS = ("cpu", "matrix", "gpu", "mutation")
 CPU_TIMEOUT_MINUTES = 30
 #: Jobs of the mutation lane's step: each runs one shard (``--shard buildkite``).
@@ -110,15 +110,14 @@ def _command_step(
 
 
 def generate_pipeline(
-    matrix: Matrix, *, matrix_paths: Sequence[str] = (), vllm_lanes: Sequence[str] = ()
+    matrix: Matrix, *, matrix_paths: Sequence[str] = (), lanes: Sequence[CiLane] = ()
 ) -> dict[str, Any]:
     """The Buildkite pipeline for ``matrix``.
 
     ``matrix_paths`` (e.g. the files named on the generator's command line)
     are appended to the commands that read the matrix, each quoted for the
     shell: a path with a space or a ``;`` stays one argument, never syntax.
-    ``vllm_lanes`` are the release lines checked against vLLM (``0.20`` runs
-    ``tox -e vllm-0.20`` and ``tox -e mutation-vllm-0.20``), two CPU steps each.
+    ``lanes`` are the targets' own CI lanes, a CPU step each.
     """
     extra = "".join(f" {shlex.quote(str(p))}" for p in matrix_paths)
     steps: list[dict[str, Any]] = [
@@ -134,26 +133,15 @@ def generate_pipeline(
             CPU_TIMEOUT_MINUTES,
         )
     ]
-    for line in vllm_lanes:
+    for lane in lanes:
+        arguments = "".join(f" {shlex.quote(a)}" for a in lane.arguments)
         steps.append(
             _command_step(
-                f":vllm: vLLM {line} selection",
-                f"vllm-{line.replace('.', '-')}",
+                lane.label,
+                lane.key,
                 [
                     "python3 -m pip install --quiet 'tox>=4.11'",
-                    f"tox -e vllm-{line} -- --reports reports/vllm-{line}",
-                ],
-                _cpu_queue(matrix),
-                CPU_TIMEOUT_MINUTES,
-            )
-        )
-        steps.append(
-            _command_step(
-                f":dna: vLLM {line} mutation lane",
-                f"mutation-vllm-{line.replace('.', '-')}",
-                [
-                    "python3 -m pip install --quiet 'tox>=4.11'",
-                    f"tox -e mutation-vllm-{line} -- --quiet",
+                    f"tox -e {lane.tox_env}" + (f" --{arguments}" if arguments else ""),
                 ],
                 _cpu_queue(matrix),
                 CPU_TIMEOUT_MINUTES,
@@ -210,7 +198,7 @@ def generate_pipeline(
             "commands": [
                 "buildkite-agent artifact download 'reports/**/summary.md' . || true",
                 "find reports -name summary.md | sort | xargs cat | "
-                "buildkite-agent annotate --style info --context nvfp4-matrix",
+                f"buildkite-agent annotate --style info --context {TOOL}",
             ],
             "timeout_in_minutes": 10,
             "retry": copy.deepcopy(AGENT_LOST_RETRY),

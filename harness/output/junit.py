@@ -5,12 +5,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.evaluate.runner import RunResult
+from harness import TOOL
+from harness.evaluate.session import RunResult
 
 __all__ = ["write_junit"]
 
 
-def write_junit(result: RunResult, path: Path, suite: str = "nvfp4-matrix") -> Path:
+def write_junit(result: RunResult, path: Path, suite: str = TOOL) -> Path:
     """One ``testcase`` per cell (``classname`` = group, ``name`` = cell id)."""
     root = ET.Element("testsuites")
     ts = ET.SubElement(

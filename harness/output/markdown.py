@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.evaluate.runner import RunResult
-from harness.output.table import SelectionTable, table_rows_text
+from harness.evaluate.session import RunResult
+from harness.evaluate.table import SelectionTable
+from harness.output.table import table_rows_text
 
 __all__ = ["MAX_FAILURE_ROWS", "markdown_table", "write_markdown"]
 

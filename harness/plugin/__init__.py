@@ -3,7 +3,9 @@
 * **Matrix YAML as tests** (:mod:`harness.plugin.collect`): files matching
   ``nvfp4_matrix_files`` (ini, default ``matrix/*.yaml`` under the rootdir) or
   ``--nvfp4-matrix GLOB``, or named on the command line, become one item per
-  cell, grouped by sweep: ``matrix/selection.yaml::env-cross::b200-VLLM_BATCH_INVARIANT=1``.
+  cell, grouped by sweep: ``matrix/selection.yaml::env-cross::b200-VLLM_BATCH_INVARIANT=1``,
+  evaluated through the same session as ``nvfp4-matrix run`` (``--nvfp4-mutant
+  NAME``: against a broken variant of the target).
 * **Hardware markers** (:mod:`harness.plugin.markers`): ``gpu`` and
   ``blackwell`` skip elsewhere, with the exact reason.
 * **Expected skips** (:mod:`harness.plugin.skips`): with ``--nvfp4-profile ID``
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import PROFILE_ENV
+from harness import PROFILE_ENV, TOOL
 from harness.plugin.collect import DEFAULT_GLOB, INI_FILES, MatrixYamlFile, wanted
 from harness.plugin.markers import mark_hardware
 from harness.plugin.shards import select_shard
@@ -31,7 +33,7 @@ __all__ = ["PROFILE_ENV", "pytest_addoption", "pytest_collect_file", "pytest_con
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("nvfp4-matrix", "NVFP4 selection matrix")
+    group = parser.getgroup(TOOL, "NVFP4 selection matrix")
     group.addoption(
         "--nvfp4-matrix",
         action="append",
@@ -46,6 +48,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="ID",
         default=os.environ.get(PROFILE_ENV),
         help=f"this machine is a runner for matrix profile ID: enforce its expected skips (env {PROFILE_ENV})",
+    )
+    group.addoption(
+        "--nvfp4-mutant",
+        dest="nvfp4_mutant",
+        metavar="NAME",
+        default=None,
+        help="evaluate the collected matrix files against this deliberately broken variant of "
+        "their target (see nvfp4-matrix mutants)",
     )
     group.addoption(
         "--nvfp4-reports",
@@ -83,7 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from harness.plugin.summary import SessionSummary
 
         config.pluginmanager.register(
-            SessionSummary(config, folder, profile), "nvfp4-matrix-summary"
+            SessionSummary(config, folder, profile), f"{TOOL}-summary"
         )
 
 

@@ -10,28 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
-from harness.models import KNOWN_VARIABLES
-
-__all__ = ["ENV_VARIABLES", "isolated_environ"]
-
-#: The selection inputs that live in the process environment (options such as
-#: ``--linear-backend`` do not).
-ENV_VARIABLES: tuple[str, ...] = tuple(v for v in KNOWN_VARIABLES if not v.startswith("-"))
+__all__ = ["isolated_environ"]
 
 
 @contextlib.contextmanager
-def isolated_environ(env: Mapping[str, str] | None = None) -> Iterator[None]:
-    """``os.environ`` without any selection variable, plus ``env``; restored on exit."""
-    saved = {k: os.environ[k] for k in ENV_VARIABLES if k in os.environ}
+def isolated_environ(env: Mapping[str, str] | None, variables: Sequence[str]) -> Iterator[None]:
+    """``os.environ`` without any of ``variables``, plus those of them ``env`` sets; restored
+    on exit (``env``'s other keys, such as engine options, are not environment variables)."""
+    saved = {k: os.environ[k] for k in variables if k in os.environ}
     for k in saved:
         del os.environ[k]
     try:
         if env:
-            os.environ.update({k: v for k, v in env.items() if k in ENV_VARIABLES})
+            os.environ.update({k: v for k, v in env.items() if k in variables})
         yield
     finally:
-        for k in ENV_VARIABLES:
+        for k in variables:
             os.environ.pop(k, None)
         os.environ.update(saved)

@@ -56,8 +56,9 @@ from typing import Any, ClassVar
 import torch
 
 from kernels.errors import BackendUnavailableError, FormatError
-from kernels.linear import _native
-from kernels.linear.base import LibraryNvFp4LinearKernel, NvFp4LinearKernel, NvFp4LinearLayer
+from kernels.linear import _library
+from kernels.linear.base import LibraryNvFp4LinearKernel, NvFp4LinearKernel
+from kernels.linear.layer import NvFp4LinearLayer
 from kernels.nvfp4 import format as fmt
 from kernels.nvfp4 import layout
 
@@ -85,7 +86,7 @@ TRTLLM_EPILOGUE_TILE_M = 128
 
 
 def import_flashinfer(backend: str) -> ModuleType:
-    return _native.import_library(
+    return _library.import_library(
         backend, "flashinfer", "flashinfer", "pip install flashinfer-python"
     )
 
@@ -194,7 +195,7 @@ def apply_mm_fp4(
     bias: torch.Tensor | None,
 ) -> torch.Tensor:
     """Quantize ``x2d [M, K]`` with ``fp4_quantize`` and run ``mm_fp4``; returns ``[M, N]``."""
-    _native.require_cuda(kernel.name, x=x2d)
+    _library.require_cuda(kernel.name, x=x2d)
     flashinfer = import_flashinfer(kernel.name)
     for fn in ("fp4_quantize", "mm_fp4"):
         if not hasattr(flashinfer, fn):
@@ -245,9 +246,9 @@ def apply_mm_fp4(
 def process_weights(kernel: NvFp4LinearKernel, layer: NvFp4LinearLayer, *, shuffle: bool) -> None:
     """The whole ``process_weights`` of a FlashInfer backend."""
     flashinfer = import_flashinfer(kernel.name)
-    _native.check_w4a4_layer(kernel.name, kernel.config, layer)
+    _library.check_w4a4_layer(kernel.name, kernel.config, layer)
     prepared = prepare_trtllm(layer, flashinfer) if shuffle else prepare_swizzled(layer)
-    _native.store_prepared(kernel, layer, prepared)
+    _library.store_prepared(kernel, layer, prepared)
 
 
 class FlashInferNvFp4LinearKernel(LibraryNvFp4LinearKernel):

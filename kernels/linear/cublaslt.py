@@ -36,8 +36,9 @@ from __future__ import annotations
 import torch
 
 from kernels.errors import BackendUnavailableError
-from kernels.linear import _native
-from kernels.linear.base import LibraryNvFp4LinearKernel, NvFp4LinearLayer
+from kernels.linear import _library
+from kernels.linear.base import LibraryNvFp4LinearKernel
+from kernels.linear.layer import NvFp4LinearLayer
 from kernels.nvfp4 import format as fmt
 from kernels.nvfp4 import layout
 
@@ -83,13 +84,13 @@ class CublasLtNvFp4LinearKernel(LibraryNvFp4LinearKernel):
         expects for the padded weight too.
         """
         scaled_mm_entry()
-        _native.check_w4a4_layer(self.name, self.config, layer)
-        _native.store_prepared(self, layer, _native.pad_and_swizzle(layer, self.WEIGHT_ALIGNMENT))
+        _library.check_w4a4_layer(self.name, self.config, layer)
+        _library.store_prepared(self, layer, _library.pad_and_swizzle(layer, self.WEIGHT_ALIGNMENT))
 
     def _apply(
         self, layer: NvFp4LinearLayer, x2d: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
-        _native.require_cuda(self.name, x=x2d)
+        _library.require_cuda(self.name, x=x2d)
         entry = scaled_mm_entry()
         p = layer.prepared
         m, n = x2d.shape[0], layer.out_features

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import torch
 
-from kernels.linear.base import NvFp4LinearKernel, NvFp4LinearLayer, Verdict
+from kernels.linear.base import NvFp4LinearKernel
+from kernels.linear.config import Verdict
+from kernels.linear.layer import NvFp4LinearLayer
 from kernels.nvfp4 import format as fmt
 from kernels.platform import Platform
 

@@ -34,8 +34,9 @@ import inspect
 import torch
 
 from kernels.errors import BackendUnavailableError
-from kernels.linear import _native
-from kernels.linear.base import LibraryNvFp4LinearKernel, NvFp4LinearLayer
+from kernels.linear import _library
+from kernels.linear.base import LibraryNvFp4LinearKernel
+from kernels.linear.layer import NvFp4LinearLayer
 from kernels.nvfp4 import format as fmt
 from kernels.nvfp4 import layout
 
@@ -55,8 +56,8 @@ def op_argument_names(op: object) -> tuple[str, ...]:
 
 def _fbgemm_entry_points(backend: str):
     """``(scale_nvfp4_quant, f4f4bf16)`` from the installed fbgemm_gpu, or BackendUnavailableError."""
-    _native.import_library(backend, "fbgemm_gpu.experimental.gen_ai", "fbgemm_gpu", _INSTALL)
-    quant_mod = _native.import_library(
+    _library.import_library(backend, "fbgemm_gpu.experimental.gen_ai", "fbgemm_gpu", _INSTALL)
+    quant_mod = _library.import_library(
         backend, "fbgemm_gpu.experimental.gen_ai.quantize", "fbgemm_gpu", _INSTALL
     )
     quant = getattr(quant_mod, "scale_nvfp4_quant", None)
@@ -87,17 +88,17 @@ class FbgemmNvFp4LinearKernel(LibraryNvFp4LinearKernel):
     def process_weights(self, layer: NvFp4LinearLayer) -> None:
         """Prepare ``weight`` (uint8 ``[N_pad, K_pad/2]``) and ``weight_scale`` (flat uint8, swizzled)."""
         _fbgemm_entry_points(self.name)
-        _native.check_w4a4_layer(self.name, self.config, layer)
-        prepared = _native.pad_and_swizzle(layer, self.WEIGHT_ALIGNMENT)
+        _library.check_w4a4_layer(self.name, self.config, layer)
+        prepared = _library.pad_and_swizzle(layer, self.WEIGHT_ALIGNMENT)
         scale = prepared["weight_scale"]
         assert isinstance(scale, torch.Tensor)
         prepared["weight_scale"] = scale.reshape(-1).view(torch.uint8)  # the op takes flat bytes
-        _native.store_prepared(self, layer, prepared)
+        _library.store_prepared(self, layer, prepared)
 
     def _apply(
         self, layer: NvFp4LinearLayer, x2d: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
-        _native.require_cuda(self.name, x=x2d)
+        _library.require_cuda(self.name, x=x2d)
         quant, gemm = _fbgemm_entry_points(self.name)
         p = layer.prepared
         m, n, k = x2d.shape[0], layer.out_features, layer.in_features

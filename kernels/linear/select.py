@@ -30,7 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from kernels import envs as env_vars
 from kernels.envs import NvFp4Envs, read_envs
 from kernels.errors import InvalidEnvironmentError, KernelSelectionError
-from kernels.linear.base import NvFp4LinearConfig, NvFp4LinearKernel
+from kernels.linear.base import NvFp4LinearKernel
+from kernels.linear.config import NvFp4LinearConfig
 from kernels.linear.decision import CandidateVerdict, SelectionDecision
 from kernels.linear.registry import NVFP4_BACKENDS
 from kernels.platform import Platform, current_platform
@@ -38,13 +39,12 @@ from kernels.platform import Platform, current_platform
 __all__ = [
     "BATCH_INVARIANT_PREFERENCE",
     "PRECEDENCE",
-    "ForcingRule",
+    "PROCESS_NOTES",
+    "NoteLog",
+    "PrecedenceRule",
     "decide",
-    "forget_logged_notes",
     "init_nvfp4_linear_kernel",
 ]
-
-logger = logging.getLogger("kernels.linear")
 
 #: Backends that ``VLLM_BATCH_INVARIANT`` may force, best first. Each must
 #: declare ``batch_invariant = True`` (checked in :func:`decide`).
@@ -52,8 +52,8 @@ BATCH_INVARIANT_PREFERENCE: tuple[str, ...] = ("triton", "emulation")
 
 
 @dataclasses.dataclass(frozen=True)
-class ForcingRule:
-    """One row of the precedence table."""
+class PrecedenceRule:
+    """One row of the precedence table: a variable that, when active, forces its backends."""
 
     id: str
     variable: str
@@ -62,29 +62,29 @@ class ForcingRule:
     backends: Callable[[NvFp4Envs], tuple[str, ...]]
 
 
-PRECEDENCE: tuple[ForcingRule, ...] = (
-    ForcingRule(
+PRECEDENCE: tuple[PrecedenceRule, ...] = (
+    PrecedenceRule(
         "batch_invariant",
         env_vars.VLLM_BATCH_INVARIANT,
         "forces a batch-invariant backend",
         lambda e: e.batch_invariant,
         lambda e: BATCH_INVARIANT_PREFERENCE,
     ),
-    ForcingRule(
+    PrecedenceRule(
         "use_fbgemm",
         env_vars.VLLM_USE_FBGEMM,
         "forces fbgemm",
         lambda e: e.use_fbgemm,
         lambda e: ("fbgemm",),
     ),
-    ForcingRule(
+    PrecedenceRule(
         "ct_emulations",
         env_vars.VLLM_USE_NVFP4_CT_EMULATIONS,
         "forces emulation",
         lambda e: e.use_ct_emulations,
         lambda e: ("emulation",),
     ),
-    ForcingRule(
+    PrecedenceRule(
         "gemm_backend",
         env_vars.VLLM_NVFP4_GEMM_BACKEND,
         "forces the named backend",
@@ -93,34 +93,38 @@ PRECEDENCE: tuple[ForcingRule, ...] = (
     ),
 )
 
-class _OncePerMessage(logging.Filter):
-    """Lets each distinct message through once per process (until :func:`forget_logged_notes`).
+class NoteLog:
+    """Where :func:`init_nvfp4_linear_kernel` logs the notes of its decisions: each distinct
+    note once.
 
     A model builds hundreds of NVFP4 layers; the same fallback warning for each
-    would drown the log. As a logger filter it runs only for records the logger
-    accepts, so a harness that disables the logger while it evaluates thousands
-    of fake cells leaves no trace here.
+    would drown the log. The memory of what was logged is this object's:
+    :data:`PROCESS_NOTES`, the default, lasts the process (what an engine
+    wants); a caller that wants its own (a second model, a test of the log, the
+    harness checking one cell) passes a fresh one, or calls :meth:`forget`.
+    Nothing is attached to the logger: a record logged on ``kernels.linear`` by
+    anything else is never held back.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger("kernels.linear")
         self.seen: set[str] = set()
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+    def log(self, level: int, message: str) -> bool:
+        """Log ``message`` at ``level`` unless this log has logged it; True when it did."""
         if message in self.seen:
             return False
         self.seen.add(message)
+        self.logger.log(level, message)
         return True
 
+    def forget(self) -> None:
+        """Log every note once more."""
+        self.seen.clear()
 
-_ONCE = _OncePerMessage()
-logger.addFilter(_ONCE)
 
-
-def forget_logged_notes() -> None:
-    """Log every note once more: for a second model in the same process, or a test of the log."""
-    _ONCE.seen.clear()
+#: The notes of this process (the default of :func:`init_nvfp4_linear_kernel`).
+PROCESS_NOTES = NoteLog()
 
 
 #: The start of the note that automatic selection ended at the emulation (a warning).
@@ -229,7 +233,7 @@ def _walk(
 
 
 def _forced(
-    rule: ForcingRule,
+    rule: PrecedenceRule,
     envs: NvFp4Envs,
     config: NvFp4LinearConfig,
     platform: Platform,
@@ -311,6 +315,7 @@ def init_nvfp4_linear_kernel(
     config: NvFp4LinearConfig,
     platform: Platform | None = None,
     environ: Mapping[str, str] | None = None,
+    notes: NoteLog | None = None,
 ) -> tuple[NvFp4LinearKernel, SelectionDecision]:
     """Select and build the NVFP4 kernel for ``config``.
 
@@ -319,16 +324,18 @@ def init_nvfp4_linear_kernel(
     the decision when nothing can be selected, and
     :class:`~kernels.errors.InvalidEnvironmentError` (a ``ValueError``) for an
     invalid environment value. ``environ`` defaults to ``os.environ``, read
-    now; ``platform`` to :func:`~kernels.platform.current_platform`.
+    now; ``platform`` to :func:`~kernels.platform.current_platform`; ``notes``
+    (where the decision's notes are logged, each once) to :data:`PROCESS_NOTES`.
     """
     platform = platform or current_platform()
+    notes = PROCESS_NOTES if notes is None else notes
     decision = decide(config, platform, environ)
     for message in decision.messages:
         # The fallback to emulation and an unknown disabled name are warnings; the rest is information.
         level = logging.WARNING if message.startswith(WARNING_NOTES) else logging.INFO
-        logger.log(level, message)
+        notes.log(level, message)
     if decision.backend is None:
         raise KernelSelectionError(decision.error or "no NVFP4 kernel selected", decision)
     kernel = NVFP4_BACKENDS[decision.backend](config, platform)
-    logger.debug("Using %s for NVFP4 GEMM", type(kernel).__name__)
+    notes.log(logging.DEBUG, f"Using {type(kernel).__name__} for NVFP4 GEMM")
     return kernel, decision

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from support import Call
+
+from tests.contracts.support import Call
 
 
 class ContractError(AssertionError):

@@ -2,7 +2,7 @@
 
 Run in the contract lane's environment::
 
-    .tox/contracts/bin/python tests/contracts/measure_encoders.py
+    .tox/contracts/bin/python -m tests.contracts.measure_encoders
 
 For each encoder (compressed-tensors, ModelOpt, torchao) on the same bf16
 weights and the same global scale: how many block scales and codes differ from
@@ -14,16 +14,13 @@ float32 decode (which rounds twice) differs from ours; then the conventions for
 
 from __future__ import annotations
 
-import sys
 import warnings
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-warnings.filterwarnings("ignore")
+from kernels.nvfp4 import format as fmt
 
-from kernels.nvfp4 import format as fmt  # noqa: E402
+warnings.filterwarnings("ignore")
 
 ROWS, COLS, SEEDS = 256, 4096, 4
 E2M1 = fmt.e2m1_lut(torch.device("cpu")).double()

@@ -2,7 +2,7 @@
 
 A ``Recorder`` stands in for one library function: it keeps every call
 ``(args, kwargs)`` our code made and computes the result with the CPU fakes of
-``tests/linear/fakes.py``.
+``tests/support/fakes.py``.
 """
 
 from __future__ import annotations
@@ -11,16 +11,14 @@ import dataclasses
 import importlib.metadata
 import importlib.util
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "linear"))  # fakes.py
+from tests.contracts import install
 
-import install  # noqa: E402  (tests/contracts is on sys.path: conftest.py lives here)
+ROOT = Path(__file__).resolve().parents[2]
 
 #: import name -> distribution name of every library under contract
 LIBRARIES = {

@@ -36,7 +36,7 @@ import warnings
 import pytest
 import torch
 
-from kernels.linear.base import NvFp4LinearLayer
+from kernels.linear import checkpoints
 from kernels.linear.emulation import EmulationNvFp4LinearKernel
 from kernels.nvfp4 import format as fmt
 
@@ -196,7 +196,7 @@ def test_compressed_tensors_round_trip():
     w = bf16_weight().float()
     scheme, state = ct_export(w)
     assert set(state) >= {"weight_packed", "weight_scale", "weight_global_scale"}
-    layer = NvFp4LinearLayer.from_compressed_tensors(
+    layer = checkpoints.from_compressed_tensors(
         {f"l.{k}": v for k, v in state.items()}, prefix="l."
     )
     # Stored data, bit-exact.
@@ -271,7 +271,7 @@ def test_emulation_forward_matches_compressed_tensors():
     with torch.no_grad():
         theirs = module(x)
 
-    layer = NvFp4LinearLayer.from_compressed_tensors({**state, "input_global_scale": in_gs})
+    layer = checkpoints.from_compressed_tensors({**state, "input_global_scale": in_gs})
     kernel = EmulationNvFp4LinearKernel(layer.config(torch.float32))
     kernel.process_weights(layer)
     ours = kernel.apply(layer, x)
@@ -279,7 +279,7 @@ def test_emulation_forward_matches_compressed_tensors():
     excess = (ours - theirs).abs() - bound
     assert (excess <= 0).all(), f"max excess over the bound: {float(excess.max()):.3g}"
     # The check is not vacuous: a wrong input scale moves the output far outside it.
-    wrong = NvFp4LinearLayer.from_compressed_tensors({**state, "input_global_scale": in_gs * 2})
+    wrong = checkpoints.from_compressed_tensors({**state, "input_global_scale": in_gs * 2})
     kernel.process_weights(wrong)
     assert ((kernel.apply(wrong, x) - theirs).abs() > bound).any()
 
@@ -317,7 +317,7 @@ def test_modelopt_round_trip():
     w = bf16_weight(2)
     sd, fmt_name = modelopt_export(w)
     assert "nvfp4" in str(fmt_name).lower()
-    layer = NvFp4LinearLayer.from_modelopt({f"m.{k}": v for k, v in sd.items()}, prefix="m.")
+    layer = checkpoints.from_modelopt({f"m.{k}": v for k, v in sd.items()}, prefix="m.")
     assert torch.equal(layer.weight, sd["weight"].view(torch.uint8))
     assert torch.equal(layer.weight_scale.view(torch.uint8), sd["weight_scale"].view(torch.uint8))
     # The decode factors as stored, bit for bit; their float32 reciprocals quantize.
@@ -377,7 +377,7 @@ def test_torchao_round_trip(swizzled):
 
     w = bf16_weight(3)
     t = torchao_tensor(w, swizzled=swizzled)
-    layer = NvFp4LinearLayer.from_torchao(t)
+    layer = checkpoints.from_torchao(t)
     plain = torchao_tensor(w)  # the same data with linear scales
     assert torch.equal(layer.weight, plain.qdata.view(torch.uint8))
     assert torch.equal(layer.weight_scale.view(torch.uint8), plain.scale.view(torch.uint8))
@@ -405,10 +405,10 @@ def test_torchao_loader_refusals():
 
     w = bf16_weight(4)
     weight_only = torchao_tensor(w, act_amax=None)
-    assert NvFp4LinearLayer.from_torchao(weight_only).weight_only
+    assert checkpoints.from_torchao(weight_only).weight_only
     dynamic = torchao_tensor(w, act_amax=None)
     dynamic.act_quant_kwargs = QuantizeTensorToNVFP4Kwargs()
     with pytest.raises(ValueError, match="dynamic per-tensor scale"):
-        NvFp4LinearLayer.from_torchao(dynamic)
+        checkpoints.from_torchao(dynamic)
     with pytest.raises(ValueError, match="expected a torchao"):
-        NvFp4LinearLayer.from_torchao(w)
+        checkpoints.from_torchao(w)

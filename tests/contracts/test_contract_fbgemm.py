@@ -31,16 +31,17 @@ import types
 from pathlib import Path
 
 import contract
-import fakes
 import pytest
 import torch
-from support import Call, matrix_layers
 
-from kernels.linear.base import NvFp4LinearConfig, NvFp4LinearLayer
+from kernels.linear.config import NvFp4LinearConfig
 from kernels.linear.fbgemm import FbgemmNvFp4LinearKernel, op_argument_names
+from kernels.linear.layer import NvFp4LinearLayer
 from kernels.nvfp4 import format as fmt
 from kernels.nvfp4 import layout
 from kernels.platform import Platform
+from tests.contracts.support import Call, matrix_layers
+from tests.support import fakes
 
 DIST = "fbgemm-gpu-genai"
 OPS = ("f4f4bf16", "scaled_fp4_quant")

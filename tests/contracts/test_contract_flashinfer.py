@@ -21,20 +21,21 @@ import math
 from pathlib import Path
 
 import contract
-import fakes
 import flashinfer
 import pytest
 import torch
 import yaml
-from support import ROOT, Recorder, matrix_layers
 
 from kernels.linear import _flashinfer
-from kernels.linear.base import NvFp4LinearConfig, NvFp4LinearLayer
+from kernels.linear.config import NvFp4LinearConfig
 from kernels.linear.flashinfer_cudnn import FlashInferCudnnNvFp4LinearKernel
 from kernels.linear.flashinfer_cutlass import FlashInferCutlassNvFp4LinearKernel
 from kernels.linear.flashinfer_trtllm import FlashInferTrtllmNvFp4LinearKernel
+from kernels.linear.layer import NvFp4LinearLayer
 from kernels.nvfp4 import layout
 from kernels.platform import Platform
+from tests.contracts.support import ROOT, Recorder, matrix_layers
+from tests.support import fakes
 
 BACKENDS = (
     FlashInferCutlassNvFp4LinearKernel,
@@ -335,7 +336,7 @@ def test_fake_signature_is_the_real_one(name, fake_fn):
 
 def test_the_contract_checks_can_fail():
     """A wrong literal, a wrong keyword and a wrong dtype are each caught, naming both sides."""
-    from support import Call
+    from tests.contracts.support import Call
 
     a = torch.zeros(1, 64, dtype=torch.uint8)
     good = dict(alpha=torch.ones(1), out_dtype=torch.bfloat16, block_size=16, backend="cutlass")

@@ -16,15 +16,16 @@
 from __future__ import annotations
 
 import contract
-import fakes
 import pytest
 import torch
-from support import Call, Recorder, matrix_layers
 
-from kernels.linear.base import NvFp4LinearConfig, NvFp4LinearLayer
+from kernels.linear.config import NvFp4LinearConfig
 from kernels.linear.cublaslt import CublasLtNvFp4LinearKernel, scaled_mm_entry
+from kernels.linear.layer import NvFp4LinearLayer
 from kernels.nvfp4 import layout
 from kernels.platform import Platform
+from tests.contracts.support import Call, Recorder, matrix_layers
+from tests.support import fakes
 
 F = torch.nn.functional
 REAL_SCALED_MM = F.scaled_mm

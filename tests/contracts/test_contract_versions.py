@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 
 import pytest
-from support import LIBRARIES, expected_versions, installed_version
+
+from tests.contracts.support import LIBRARIES, expected_versions, installed_version
 
 PINS = expected_versions()
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from harness_testutil import SHIPPED
 
 from harness.load import Matrix, load_matrix
+from tests.support.paths import SHIPPED
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +15,6 @@ def shipped() -> Matrix:
 
 @pytest.fixture(scope="session")
 def shipped_result(shipped):
-    from harness.evaluate.runner import Runner
+    from harness.evaluate.session import Session
 
-    return Runner(shipped).run()
+    return Session(shipped).run()
