@@ -21,7 +21,7 @@ __all__ = ["KnownFailure", "MatrixFile", "TargetSpec", "interpreter_switched_on"
 class TargetSpec(Strict):
     """The system under test a matrix describes (default: this project's ``kernels``)."""
 
-    name: Ident = Field(description="a target id: nvfp4-matrix, vllm, or a plugin's")
+    name: Ident = Field(description="a target id: kernels (this project's, the default), vllm, or a plugin's")
     versions: str | None = Field(
         None,
         description='the releases the file covers, a PEP 440 specifier such as ">=0.20,<0.22"',

@@ -1,6 +1,6 @@
 """Stage 3, targets: the systems under test.
 
-Built in: ``nvfp4-matrix`` (this project's kernels, the default:
+Built in: ``kernels`` (this project's kernels, the default:
 :mod:`harness.targets.project`) and ``vllm`` (the installed vLLM's
 ``init_nvfp4_linear_kernel``: :mod:`harness.targets.vllm`). Every other stage
 asks a target what it can do (:mod:`harness.targets.protocol`), never which
@@ -51,10 +51,10 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "nvfp4_matrix.targets"
-DEFAULT_TARGET = "nvfp4-matrix"
+DEFAULT_TARGET = "kernels"
 #: target id -> "module:attribute" (imported only when that target is asked for).
 BUILTIN_TARGETS: dict[str, str] = {
-    "nvfp4-matrix": "harness.targets.project:ProjectTarget",
+    "kernels": "harness.targets.project:ProjectTarget",
     "vllm": "harness.targets.vllm:VllmTarget",
 }
 

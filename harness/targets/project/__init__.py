@@ -126,7 +126,7 @@ class ProjectTarget(Target):
         label: shown after the name (a mutant's).
     """
 
-    name = "nvfp4-matrix"
+    name = "kernels"
     description = "this project's kernels (kernels.linear.select)"
 
     def __init__(

@@ -116,7 +116,7 @@ def test_explain_the_real_machine_uses_the_shell_environment(capsys, monkeypatch
         (["explain", "--gpu", "b200", "--packages", "cutlass"], "unknown package cutlass"),
         (["explain", "--gpu", "b200", "--layer", "huge"], "unknown layer 'huge'"),
         (["run", "does/not/exist.yaml"], "does/not/exist.yaml: cannot read the matrix file"),
-        (["run", "--mutant", "nope"], "unknown mutant of target nvfp4-matrix 'nope'"),
+        (["run", "--mutant", "nope"], "unknown mutant of target kernels 'nope'"),
         (["table", "--bogus"], "unrecognized arguments: --bogus"),
     ],
 )
@@ -161,7 +161,7 @@ def test_schema_check(capsys, tmp_path):
 def test_mutants_command_catches_all(capsys):
     assert main(["mutants"]) == 0
     out = capsys.readouterr().out
-    assert "all 6 mutants of target nvfp4-matrix caught" in out and "SURVIVED" not in out
+    assert "all 6 mutants of target kernels caught" in out and "SURVIVED" not in out
 
 
 def test_python_dash_m_harness():

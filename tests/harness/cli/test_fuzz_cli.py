@@ -35,7 +35,7 @@ OPTIONS = [
 VALUES = [
     "b200", "B200", "h100", "nope", "VLLM_USE_FBGEMM=1", "VLLM_USE_FBGEMM", "=1", "X=1",
     "VLLM_BATCH_INVARIANT=maybe", "flashinfer,fbgemm_gpu", "cutlass", "", "-1", "0", "3", "1e9",
-    "triton=no:down", "triton", "w4a16-bf16", "init", "decide", "vllm", "nvfp4-matrix",
+    "triton=no:down", "triton", "w4a16-bf16", "init", "decide", "vllm", "kernels",
     "missing/folder/out.txt", "out.json", ".", "/dev/null", "README.md", "matrix/gpus.yaml",
     "matrix/selection.yaml", "no-such.yaml", "batch_invariant_dropped", "é", "a b;c",
 ]

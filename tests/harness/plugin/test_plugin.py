@@ -285,3 +285,38 @@ def test_plugin_module_imports_nothing_heavy():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_pytest_is_as_strict_as_run_a_selection_reading_os_environ_fails_both(pytester):
+    """One evaluation path: the same broken selection fails the same cells under
+    ``pytest`` and under ``nvfp4-matrix run`` (the decoys, the detection cells, the golden
+    entry points are the session's, whichever entry point asks)."""
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+
+    mutant = "reads-process-environment"  # lets os.environ fill what the mapping lacks
+    _write_matrix(pytester, TINY, [CASE])
+    reports = pytester.path / "reports"
+    run = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--mutant", mutant, "--no-table",
+         "--reports", str(reports), "matrix/selection.yaml"],
+        capture_output=True, text=True, cwd=pytester.path, timeout=300,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    cases = ET.parse(reports / "junit.xml").getroot().iter("testcase")
+    failed_run = {
+        f"{c.get('classname').split('.', 1)[1]}::{c.get('name')}"
+        for c in cases if c.find("failure") is not None
+    }
+    result = pytester.runpytest(*plugin_args(), "--nvfp4-mutant", mutant, "-q", "-rf",
+                                "matrix/selection.yaml")
+    failed_pytest = {
+        line.split(" ", 1)[1].split(" - ")[0].removeprefix("matrix/selection.yaml::")
+        for line in result.outlines if line.startswith("FAILED ")
+    }
+    assert failed_run, "the mutant must fail cells"
+    assert {c.split("::")[0] for c in failed_run} == {"tiny", "cases"}
+    assert failed_pytest == failed_run
+    # the real selection passes both
+    assert pytester.runpytest(*plugin_args(), "-q", "matrix/selection.yaml").ret == 0

@@ -79,7 +79,7 @@ def test_mutants_leave_the_real_selection_untouched(shipped: Matrix):
 
 
 def test_unknown_mutant_name():
-    with pytest.raises(UsageError, match="unknown mutant of target nvfp4-matrix 'nope'"):
+    with pytest.raises(UsageError, match="unknown mutant of target kernels 'nope'"):
         ProjectTarget().mutant("nope")
 
 
@@ -91,4 +91,4 @@ def test_a_mutant_of_another_target_is_refused_for_this_one():
 def test_a_mutant_target_says_what_it_is():
     target = ProjectTarget().mutant("no-batch-invariant")
     assert isinstance(target, ProjectTarget) and not target.real
-    assert target.describe() == "nvfp4-matrix (mutant no-batch-invariant)"
+    assert target.describe() == "kernels (mutant no-batch-invariant)"
