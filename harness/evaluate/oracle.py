@@ -17,9 +17,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Literal
 
-from harness.evaluate.reading import Reader, Reading
+from harness.errors import MatrixError
 from harness.load import Matrix
+from harness.load.checks import no_precedence
 from harness.models import LayerSpec
+from harness.rules.precedence import Reader, Reading
 from kernels.platform import Platform, sm_label
 
 __all__ = ["ErrorKind", "Expected", "Oracle"]
@@ -104,7 +106,9 @@ class Oracle:
     """Expected outcomes for one :class:`~harness.load.Matrix` (verdicts are cached)."""
 
     def __init__(self, matrix: Matrix) -> None:
-        self.reader = Reader(matrix)
+        if matrix.precedence is None:
+            raise MatrixError(no_precedence(matrix))
+        self.reader = Reader(matrix.precedence, matrix.backends)
         self.matrix = matrix
         self.precedence = self.reader.precedence
         self.support = self.reader.support

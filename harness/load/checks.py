@@ -9,6 +9,7 @@ declare its support) is checked when the matrix is bound to it
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -17,7 +18,8 @@ from harness.errors import Problem
 from harness.load.limits import current_limits
 from harness.load.problems import unknown_name
 from harness.load.yamlsrc import PathKey, Source
-from harness.models import BACKENDS_TOKEN, CASES_GROUP
+from harness.models import BACKENDS_TOKEN, CASES_GROUP, Sweep
+from harness.rules.precedence import Reader
 
 if TYPE_CHECKING:
     from harness.load.matrix import Matrix
@@ -28,6 +30,14 @@ __all__ = [
     "no_precedence",
     "sweep_cell_bound",
 ]
+
+#: The layers a forcing rule's ``layers`` applies to.
+LAYER_KINDS = {"any": ("weight-only", "W4A4"), "weight-only": ("weight-only",)}
+
+
+def _kinds_text(kinds: set[str]) -> str:
+    return "every layer" if len(kinds) > 1 else f"{next(iter(kinds))} layers"
+
 
 def check_references(matrix: Matrix, problems: list[Problem]) -> None:
     backends = matrix.backends
@@ -78,18 +88,29 @@ def check_references(matrix: Matrix, problems: list[Problem]) -> None:
         src, base = matrix.source_of("precedence", "")
         rule_ids: set[str] = set()
         variables: set[str] = set()
+        #: variable -> the layer kinds an earlier rule reading its values decides for
+        decided: dict[str, set[str]] = {}
         for index, rule in enumerate(matrix.precedence.forcing):
             path = base + ("forcing", index)
             if rule.rule in rule_ids:
                 problems.append(src.problem(path + ("rule",), f"duplicate rule id {rule.rule!r}"))
             rule_ids.add(rule.rule)
-            # a 'value: unset' rule reads no value, so it may share its variable with the
-            # rule that reads the values
+            # A 'value: unset' rule reads no value, so it may share its variable with the rules
+            # that read the values. Those may be several when each decides for other layers
+            # (a weight-only rule first, then one for every layer): the first that applies to
+            # a layer decides, so a rule is refused when earlier ones leave it no layer.
             if rule.value != "unset":
-                if rule.variable in variables:
+                kinds = set(LAYER_KINDS[rule.layers])
+                earlier = decided.setdefault(rule.variable, set())
+                if kinds <= earlier:
                     problems.append(
-                        src.problem(path + ("variable",), f"{rule.variable} already has a rule")
+                        src.problem(
+                            path + ("variable",),
+                            f"{rule.variable} already has a rule for {_kinds_text(kinds)}: "
+                            "this one is never reached (list a rule for fewer layers first)",
+                        )
                     )
+                earlier |= kinds
                 variables.add(rule.variable)
             for value, names in (rule.names or {}).items():
                 for j, name in enumerate(names):
@@ -113,7 +134,7 @@ def check_references(matrix: Matrix, problems: list[Problem]) -> None:
                 check("backend", name, backends, src, path + ("forces", j))
                 if (
                     name in backends
-                    and rule.rule == "batch_invariant"
+                    and rule.rule.startswith("batch_invariant")
                     and not backends[name].batch_invariant
                 ):
                     problems.append(
@@ -218,32 +239,54 @@ def no_precedence(matrix: Matrix) -> Problem:
         "the matrix defines", "this file defines"))
 
 
-def sweep_cell_bound(matrix: Matrix, sweep: Any) -> tuple[int, str]:
-    """How many cells ``sweep`` expands to at most, and the factors, without expanding it.
+def sweep_cell_bound(matrix: Matrix, sweep: Sweep) -> tuple[int, str]:
+    """How many cells ``sweep`` expands to, and the factors, without building a cell.
 
-    Exact but for repeated environments (counted once when expanded) and, with
-    ``mock_relevant``, the mocked combinations (bounded by every combination of
-    the longest list of backends one rule consults).
+    Exact but for repeated environments (counted once when expanded). With
+    ``mock_relevant``, every environment's mocked combinations are counted as
+    the expansion makes them: every outcome of each backend its deciding rule
+    consults (read from the precedence table, :mod:`harness.rules.precedence`),
+    once the environments alone are known to fit the limit.
     """
     profiles = len(sweep.profiles) if sweep.profiles is not None else len(matrix.profiles)
     layers = len(sweep.layers) if sweep.layers is not None else 1
     packages = len(sweep.packages) if sweep.packages is not None else 1
+    columns = [
+        [name for v in values for name in (matrix.backends if v == BACKENDS_TOKEN else [v])]
+        for values in sweep.cross.values()
+    ]
     combos = 1
-    for values in sweep.cross.values():
-        width = sum(len(matrix.backends) if v == BACKENDS_TOKEN else 1 for v in values)
-        combos *= max(width, 1)
+    for column in columns:
+        combos *= max(len(column), 1)
     envs = combos + len(sweep.envs)
     total = profiles * layers * packages * envs
     parts = [f"{profiles} profiles", f"{layers} layers", f"{packages} package sets",
              f"{envs} environments"]
-    if sweep.mock_relevant and matrix.precedence is not None:
-        consulted = max(
-            [len(matrix.precedence.auto.order), 1]
-            + [len(rule.forces) for rule in matrix.precedence.forcing]
-        )
-        total *= 2**consulted
-        parts.append(f"up to {2**consulted} mocked outcomes")
+    if sweep.mock_relevant and matrix.precedence is not None and total <= current_limits().max_cells:
+        reader = Reader(matrix.precedence, matrix.backends)
+        outcomes = 0
+        for env in _sweep_environments(sweep, columns):
+            consulted = reader.consulted(env)
+            outcomes += 2 ** len(consulted or ())
+        total = profiles * layers * packages * outcomes
+        parts[-1] = f"{outcomes} environment x mocked-outcome combinations ({envs} environments)"
     return total, " x ".join(parts)
+
+
+def _sweep_environments(sweep: Sweep, columns: list[list[str | None]]) -> list[dict[str, str]]:
+    """The sweep's distinct environments (what the expansion builds, in no particular order)."""
+    seen: set[frozenset[tuple[str, str]]] = set()
+    out: list[dict[str, str]] = []
+    crossed = (
+        {k: v for k, v in zip(sweep.cross, combo, strict=True) if v is not None}
+        for combo in itertools.product(*columns)
+    )
+    for env in [*crossed, *sweep.envs]:
+        key = frozenset(env.items())
+        if key not in seen:
+            seen.add(key)
+            out.append(dict(env))
+    return out
 
 
 def check_cell_count(matrix: Matrix, problems: list[Problem]) -> None:

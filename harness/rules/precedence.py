@@ -1,15 +1,17 @@
 """How the precedence table reads one environment: which rule fires, what it forces, which
-backends the deciding rule walks (the oracle's first half, from the matrix alone)."""
+backends the deciding rule walks, from the matrix's declared data alone.
+
+The oracle's first half (:mod:`harness.evaluate.oracle`), and what the loader
+counts a sweep's real cells with (a ``mock_relevant`` sweep mocks exactly the
+backends each environment consults).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
 
-from harness.errors import MatrixError
-from harness.load import Matrix
-from harness.load.checks import no_precedence
-from harness.models import ForcingRule, LayerSpec
+from harness.models import BackendSpec, ForcingRule, LayerSpec, Precedence
 from harness.rules import InvalidValue, Verdict, implements_verdict, parse_flag, parse_list
 from harness.rules.support import support_verdict
 from kernels.platform import Platform
@@ -34,14 +36,12 @@ class Reading:
 
 
 class Reader:
-    """The matrix's precedence table as a reader of environments, with the backends'
-    declared verdicts (cached)."""
+    """A precedence table as a reader of environments, with the backends' declared
+    verdicts (cached)."""
 
-    def __init__(self, matrix: Matrix) -> None:
-        if matrix.precedence is None:
-            raise MatrixError(no_precedence(matrix))
-        self.matrix = matrix
-        self.precedence = matrix.precedence
+    def __init__(self, precedence: Precedence, backends: Mapping[str, BackendSpec]) -> None:
+        self.precedence = precedence
+        self.backends = backends
         self._support: dict[tuple[str, Platform], Verdict] = {}
         self._impl: dict[tuple[str, LayerSpec], Verdict] = {}
 
@@ -49,13 +49,13 @@ class Reader:
     def support(self, backend: str, platform: Platform) -> Verdict:
         key = (backend, platform)
         if key not in self._support:
-            self._support[key] = support_verdict(self.matrix.backends[backend], platform)
+            self._support[key] = support_verdict(self.backends[backend], platform)
         return self._support[key]
 
     def implements(self, backend: str, layer: LayerSpec) -> Verdict:
         key = (backend, layer)
         if key not in self._impl:
-            self._impl[key] = implements_verdict(self.matrix.backends[backend], layer)
+            self._impl[key] = implements_verdict(self.backends[backend], layer)
         return self._impl[key]
 
     # --- environment --------------------------------------------------------------------
@@ -110,7 +110,7 @@ class Reader:
             return None  # an empty value means unset
         if value in rule.auto_values:
             return None
-        choices = rule.choices if rule.choices is not None else list(self.matrix.backends)
+        choices = rule.choices if rule.choices is not None else list(self.backends)
         if value not in choices:
             raise InvalidValue(raw)
         if rule.names is not None:
@@ -205,4 +205,4 @@ class Reader:
             walked = tuple(n for n in order if reading.active is None or n in reading.forced)
         if not self.skips_disabled(reading):
             return tuple(walked)
-        return tuple(n for n in walked if self.matrix.backends[n].kernel not in reading.disabled)
+        return tuple(n for n in walked if self.backends[n].kernel not in reading.disabled)
