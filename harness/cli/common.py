@@ -17,7 +17,7 @@ from harness.load.problems import closest
 
 if TYPE_CHECKING:
     from harness.evaluate.session import Session
-    from harness.targets import Target, Vocabulary
+    from harness.targets import MutantInfo, Target, Vocabulary
 
 __all__ = [
     "add_matrix_argument",
@@ -27,6 +27,7 @@ __all__ = [
     "load_with_target",
     "non_negative_int",
     "open_session",
+    "use_engine_path",
     "parse_env",
     "parse_packages",
     "positive_int",
@@ -69,6 +70,31 @@ def add_matrix_argument(parser: argparse.ArgumentParser, target: bool = True) ->
     )
     if target:
         add_target_argument(parser)
+        parser.add_argument(
+            "--line",
+            metavar="NAME",
+            help="the target's release line whose matrix to run (vllm: 0.33 runs "
+            "matrix/vllm/0.33.yaml), whichever release is installed",
+        )
+        parser.add_argument(
+            "--engine-path",
+            "--vllm-path",
+            dest="engine_path",
+            metavar="DIR",
+            type=Path,
+            help="a source tree of the engine put first on the path (a checkout under review, "
+            "or a release's Python files): checked without installing it",
+        )
+
+
+def use_engine_path(path: Path | None) -> None:
+    """Put ``path`` (an engine's source tree) first on the import path, before any target
+    imports its engine or reads its version."""
+    if path is None:
+        return
+    if not path.is_dir():
+        raise UsageError(f"--engine-path {path}: not a folder")
+    sys.path.insert(0, str(path.resolve()))
 
 
 def positive_int(text: str) -> int:
@@ -103,18 +129,23 @@ def add_target_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def load_with_target(
-    given: Sequence[str] | None, target_name: str | None, **options: object
+    given: Sequence[str] | None,
+    target_name: str | None,
+    line: str | None = None,
+    **options: object,
 ) -> tuple[Matrix, Target]:
     """The matrix and the target it describes.
 
     With files, the files say their target (``target:``), and ``--target`` must
     agree; without, the target names its own matrix (for vLLM: the file that
-    covers the installed release).
+    covers the installed release, or the release ``line``'s).
     """
     from harness.targets import DEFAULT_TARGET, get_target
 
     named = get_target(target_name, **options) if target_name is not None else None
     if given:
+        if line is not None:
+            raise UsageError("--line chooses the target's own matrix: drop the matrix files")
         matrix = load_matrix([Path(p) for p in given])
         declared = matrix.target_name or DEFAULT_TARGET
         if named is not None and named.name != declared:
@@ -124,7 +155,7 @@ def load_with_target(
             )
         return matrix, named or get_target(declared, **options)
     target = named or get_target(None, **options)
-    matrix = load_matrix(list(target.default_matrix(Path.cwd())))
+    matrix = load_matrix(list(target.default_matrix(Path.cwd(), line)))
     declared = matrix.target_name or DEFAULT_TARGET
     if declared != target.name:
         raise UsageError(f"target {target.name}'s default matrix describes target {declared}")
@@ -132,22 +163,31 @@ def load_with_target(
 
 
 def open_session(
-    given: Sequence[str] | None,
-    target_name: str | None,
-    *,
-    mutant: str | None = None,
-    entry: str | None = None,
-) -> Session:
-    """The session of ``given`` files (or the target's own matrix) and their target, made
-    into the named mutant and checked through the named entry point."""
+    args: argparse.Namespace, *, mutant: str | None = None, entry: str | None = None
+) -> tuple[Session, MutantInfo | None]:
+    """The session of the command's matrix (its files, or the target's own: ``--line``) and
+    target (``--engine-path``: from that source tree), made into the named mutant and checked
+    through the named entry point; and what the mutant is.
+
+    A matrix the target chose that does not describe the installed release (another line's
+    file) runs leniently, its reason first among the session's notes."""
     from harness.evaluate.session import Session
 
-    matrix, target = load_with_target(given, target_name)
+    use_engine_path(getattr(args, "engine_path", None))
+    matrix, target = load_with_target(
+        args.matrix, getattr(args, "target", None), getattr(args, "line", None)
+    )
+    notice = target.matrix_notice
+    info = None
     if mutant:
+        info = next((m for m in target.mutants() if m.name == mutant), None)
         target = target.mutant(mutant)
     if entry:
         target = target.with_entry(entry)
-    return Session(matrix, target)
+    session = Session(matrix, target, lenient=notice is not None)
+    if notice is not None:
+        session.notes = (notice, *session.notes)
+    return session, info
 
 
 def load(given: Sequence[str] | None) -> Matrix:

@@ -23,6 +23,7 @@ from harness.cli.common import (
     load_with_target,
     parse_env,
     parse_packages,
+    use_engine_path,
 )
 from harness.errors import UsageError
 from harness.load import unknown_name
@@ -102,6 +103,7 @@ def explain(
     matrix_files: list[str] | None = None,
     target_name: str | None = None,
     mock_items: list[str] | None = None,
+    line: str | None = None,
 ) -> dict[str, Any]:
     """The explanation as a JSON-ready dict (``kernel``, ``backend``, ``error``, ``decisions``, ...).
 
@@ -115,9 +117,9 @@ def explain(
     from harness.targets.environment import isolated_environ
 
     try:
-        matrix, target = load_with_target(matrix_files, target_name)
+        matrix, target = load_with_target(matrix_files, target_name, line)
     except UsageError:
-        if gpu is not None or matrix_files:
+        if gpu is not None or matrix_files or line:
             raise
         # No matrix here: explain the real machine, no oracle.
         matrix, target = None, get_target(target_name)
@@ -127,7 +129,8 @@ def explain(
     overrides = parse_env(env_items, vocabulary)
     pkgs = parse_packages(packages, vocabulary)
     mocks = parse_mocks(mock_items, matrix)
-    session = Session(matrix, target) if matrix is not None else None
+    notice = target.matrix_notice
+    session = Session(matrix, target, lenient=notice is not None) if matrix is not None else None
     if gpu is not None:
         assert matrix is not None
         if gpu not in matrix.profiles:
@@ -182,6 +185,7 @@ def explain(
         ],
         "decision_record": target.capabilities.decision_record,
         "messages": list(actual.messages),
+        "notes": list(session.notes if session is not None else ()) + ([notice] if notice else []),
         "oracle": None,
     }
     if session is not None:
@@ -202,8 +206,10 @@ def explain_command(args: argparse.Namespace) -> int:
     env_items = list(args.env or [])
     if args.linear_backend is not None:
         env_items.append(f"--linear-backend={args.linear_backend}")
+    use_engine_path(args.engine_path)
     result = explain(
-        args.gpu, env_items, args.packages, args.layer, args.matrix, args.target, args.mock
+        args.gpu, env_items, args.packages, args.layer, args.matrix, args.target, args.mock,
+        args.line,
     )
     code = 0 if result["kernel"] else 1
     if args.json:
@@ -247,6 +253,8 @@ def explain_command(args: argparse.Namespace) -> int:
         out.print("record   : this target exposes no rule or candidate verdicts", markup=False)
     for note in result["messages"]:
         out.print(f"note     : {note}", markup=False, soft_wrap=True)
+    for note in result["notes"]:
+        out.print(f"matrix   : {note}", markup=False, soft_wrap=True)
     oracle = result["oracle"]
     if oracle is not None:
         verdict = "[green]agrees[/]" if oracle["agrees"] else "[bold red]DISAGREES[/]"

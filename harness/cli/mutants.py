@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from harness.cli.common import add_matrix_argument, console, load_with_target
+from harness.cli.common import add_matrix_argument, console, load_with_target, use_engine_path
 
 __all__ = ["add_parser", "mutants_command"]
 
@@ -20,7 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def mutants_command(args: argparse.Namespace) -> int:
     from harness.evaluate.session import Session
 
-    matrix, target = load_with_target(args.matrix, args.target)
+    use_engine_path(args.engine_path)
+    matrix, target = load_with_target(args.matrix, args.target, args.line)
     mutants = list(target.mutants())
     if not mutants:
         print(f"target {target.name} has no built-in mutants")

@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def reality_command(args: argparse.Namespace) -> int:
     from harness.evaluate.reality import UnknownGpuError, check_reality, profile_from_environment
 
-    session = open_session(args.matrix, None)
+    session = open_session(args)[0]
     profile = args.profile or profile_from_environment(os.environ)
     try:
         report = check_reality(session, profile_id=profile)

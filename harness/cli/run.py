@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from harness.cli.common import (
     add_matrix_argument,
     console,
-    load_with_target,
     non_negative_int,
+    open_session,
 )
+
+if TYPE_CHECKING:
+    from harness.evaluate.session import RunResult, Session
 
 __all__ = ["add_parser", "run_command"]
 
@@ -52,28 +56,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from harness.evaluate.session import Session
     from harness.evaluate.table import selection_table
     from harness.output.junit import write_junit
     from harness.output.markdown import write_markdown
     from harness.output.table import table_rows_text
 
-    matrix, target = load_with_target(args.matrix, args.target)
+    session, info = open_session(args, mutant=args.mutant, entry=args.entry)
+    matrix, target = session.matrix, session.target
     title = "NVFP4 selection matrix"
-    if args.mutant:
-        broken = target.mutant(args.mutant)
-        info = next(m for m in target.mutants() if m.name == args.mutant)
+    if info is not None:
         title += f" (mutant {info.name}: {info.title})"
-        target = broken
-    if args.entry:
-        target = target.with_entry(args.entry)
-    session = Session(matrix, target)
     result = session.run()
     out = console()
     files = [s.name for s in matrix.files]
     out.print(f"[bold]{title}[/bold]")
     out.print(f"target : {target.describe()}", markup=False)
     out.print(f"matrix : {', '.join(files)}", markup=False)
+    for note in session.notes:
+        out.print(f"note   : {note}", markup=False)
     if not target.capabilities.decision_record:
         out.print(
             "compare: outcomes only (this target exposes no rule or candidate verdicts)",
@@ -111,6 +111,8 @@ def run_command(args: argparse.Namespace) -> int:
     _print_known(out, result)
 
     failures = result.failures
+    if failures and (session.notes or len(failures) > args.max_failures):
+        _print_grouped(out, session, result)
     for failure in failures[: args.max_failures]:
         out.print(failure.report(), markup=False, highlight=False, soft_wrap=True)
         out.print()
@@ -129,6 +131,23 @@ def run_command(args: argparse.Namespace) -> int:
     verdict = result.verdict()
     out.print(f"[bold {'green' if result.ok else 'red'}]{verdict}[/]")
     return 0 if result.ok else 1
+
+
+def _print_grouped(out: Any, session: Session, result: RunResult) -> None:
+    """The mismatches described as a diff describes changes: expected -> got, and where."""
+    from harness.diff.changes import mismatch_groups
+
+    out.print(f"Mismatches, grouped ({len(result.failures)} cells):", markup=False)
+    found = mismatch_groups(session.matrix, session.vocabulary, result.results)
+    for index, where in enumerate(found, 1):
+        out.print(f"[{index}] {len(where.keys)} cells where {' · '.join(where.description)}:",
+                  markup=False, soft_wrap=True)
+        for change in where.changes:
+            out.print(f"  {len(change.keys)} x expected {change.base}", markup=False,
+                      soft_wrap=True)
+            out.print(f"      got {change.head}   e.g. {change.keys[0]}", markup=False,
+                      soft_wrap=True)
+    out.print()
 
 
 def _print_known(out: object, result: object) -> None:

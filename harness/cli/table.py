@@ -25,7 +25,7 @@ def table_command(args: argparse.Namespace) -> int:
     from harness.output.markdown import markdown_table
     from harness.output.table import table_rows_text
 
-    table = selection_table(open_session(args.matrix, args.target))
+    table = selection_table(open_session(args)[0])
     rows = table_rows_text(table)
     if args.markdown:
         print(markdown_table(list(table.headers), rows))

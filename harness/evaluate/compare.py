@@ -66,7 +66,7 @@ class CellResult:
         lines.append(f"  expected : {self.expected.summary()}")
         lines.append(
             f"  actual   : {self.actual.summary()}"
-            + (f" (via {self.actual.entry})" if self.actual.entry != "decide" else "")
+            + (f" (via {self.actual.entry})" if self.actual.entry else "")
         )
         if not self.actual.has_record and self.actual.kind in ("backend", "error"):
             lines.append(

@@ -39,7 +39,7 @@ from harness.targets import Outcome, Query, Target, Vocabulary, get_target
 from harness.targets.environment import isolated_environ
 from kernels.platform import Platform
 
-__all__ = ["RunResult", "Session", "decoy_environment"]
+__all__ = ["RunResult", "Session", "cell_groups", "decoy_environment"]
 
 
 def decoy_environment(matrix: Matrix, vocabulary: Vocabulary) -> dict[str, str]:
@@ -119,6 +119,19 @@ def matches(known: KnownFailure, cell: Cell, expected: Expected, actual: Outcome
     )
 
 
+def cell_groups(
+    matrix: Matrix, target: Target, files: set[str] | None = None
+) -> list[tuple[str, list[Cell]]]:
+    """``(group, cells)`` of ``matrix`` for ``target``: every sweep's, the golden cases', then,
+    for a target that detects its platform, the detection cells (they belong to the matrix's
+    first file). ``files`` keeps the sweeps and cases written in those files."""
+    groups = list(expand(matrix, target.vocabulary, files))
+    own = files is None or matrix.files[0].name in files
+    if target.capabilities.detection and matrix.precedence is not None and own:
+        groups.append((DETECTION_GROUP, detection_cells(matrix)))
+    return groups
+
+
 class Session:
     """Evaluates cells of one matrix against one target.
 
@@ -129,18 +142,28 @@ class Session:
             target's vocabulary, or a problem the target finds
             (:meth:`~harness.targets.Target.check_matrix`), is raised here as a
             :class:`~harness.errors.MatrixError`.
+        lenient: the target's own problems with the matrix become :attr:`notes`
+            (``diff``, and a release line's matrix run against another release:
+            the cells still run, and what differs shows in them).
     """
 
-    def __init__(self, matrix: Matrix, target: Target | None = None) -> None:
+    def __init__(
+        self, matrix: Matrix, target: Target | None = None, *, lenient: bool = False
+    ) -> None:
         self.matrix = matrix
         self.target = target if target is not None else get_target(matrix.target_name)
         caps = self.target.capabilities
         vocabulary = self.target.vocabulary
         problems = binding_problems(matrix, self.target.name, vocabulary, caps.declared_support)
-        if not problems:
-            problems = self.target.check_matrix(matrix)
         if problems:
             raise MatrixError(problems)
+        described = self.target.check_matrix(matrix)
+        if described and not lenient:
+            raise MatrixError(described)
+        #: what binding found worth saying that fails nothing (``lenient``: the target's
+        #: objections to the matrix as a description of it, such as another release line's
+        #: file, are notes too)
+        self.notes: tuple[str, ...] = tuple(self.target.notes) + tuple(str(p) for p in described)
         self.oracle = Oracle(matrix)
         self.vocabulary = vocabulary
         self.decoys = decoy_environment(matrix, vocabulary) if caps.environment == "mapping" else {}
@@ -299,11 +322,7 @@ class Session:
 
     def groups(self, files: set[str] | None = None) -> list[tuple[str, list[Cell]]]:
         """``(group, cells)`` as :meth:`cells` lists them."""
-        groups = list(expand(self.matrix, self.vocabulary, files))
-        own = files is None or self.matrix.files[0].name in files
-        if self.target.capabilities.detection and self.matrix.precedence is not None and own:
-            groups.append((DETECTION_GROUP, detection_cells(self.matrix)))
-        return groups
+        return cell_groups(self.matrix, self.target, files)
 
     def run(self, cells: Iterable[Cell] | None = None, fail_fast: bool = False) -> RunResult:
         """Check ``cells`` (default: every cell, then the known-failure entries no cell shows);

@@ -200,7 +200,8 @@ class Outcome:
     error_type: str | None = None
     record: DecisionRecord | None = None
     messages: tuple[str, ...] = ()
-    entry: str = "select"
+    #: the entry point, when it is not the target's first
+    entry: str = ""
     logged: tuple[tuple[int, str], ...] | None = None
     warned: tuple[tuple[str, str], ...] = ()
 
@@ -297,16 +298,28 @@ class Target(abc.ABC):
         return f"{self.name} {version}" if version else self.name
 
     # --- the matrix -----------------------------------------------------------------------
-    def default_matrix(self, root: Path) -> Sequence[Path]:
-        """The matrix files that describe this target (as installed), under ``root``.
+    def default_matrix(self, root: Path, line: str | None = None) -> Sequence[Path]:
+        """The matrix files that describe this target (as installed), under ``root``; with
+        ``line``, the files of that release line of the target.
 
-        Raises :class:`~harness.errors.UsageError` when none does.
+        Raises :class:`~harness.errors.UsageError` when none does. A choice that does not
+        describe the installed system (another release line's file) sets
+        :attr:`matrix_notice`: the cells then run leniently (their mismatches are the news).
         """
         raise UsageError(f"target {self.name} has no default matrix: name the files")
 
+    #: why the files :meth:`default_matrix` chose do not describe the installed system
+    matrix_notice: str | None = None
+
     def check_matrix(self, matrix: Matrix) -> list[Problem]:
-        """Problems with ``matrix`` as a description of this target (its backends, classes)."""
+        """Problems with ``matrix`` as a description of this target (its backends, classes).
+
+        What is worth saying but fails nothing (a class the engine defines and its selection
+        cannot return) goes to :attr:`notes`."""
         return []
+
+    #: notes of the last :meth:`check_matrix` (printed by ``run``, never a failure)
+    notes: Sequence[str] = ()
 
     # --- evaluation -----------------------------------------------------------------------
     @abc.abstractmethod

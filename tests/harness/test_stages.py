@@ -32,6 +32,7 @@ STAGES = {
     "harness.plugin": 6,
     "harness.cli": 6,
     "harness.mutation": 6,
+    "harness.diff": 5,
     "harness.__main__": 7,
 }
 

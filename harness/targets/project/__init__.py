@@ -171,7 +171,8 @@ class ProjectTarget(Target):
         self._tables: dict[tuple[tuple[str, bool, str], ...], dict[str, type]] = {}
 
     def describe(self) -> str:
-        return self.name + (f" ({self.label})" if self.label else "")
+        entry = f" (entry {self.entry})" if self.entry != ENTRIES[0] else ""
+        return self.name + (f" ({self.label})" if self.label else "") + entry
 
     def with_entry(self, entry: str) -> ProjectTarget:
         if not self.real:
@@ -179,9 +180,11 @@ class ProjectTarget(Target):
                              "the mutant")
         return ProjectTarget(entry=entry)
 
-    def default_matrix(self, root: Path) -> Sequence[Path]:
+    def default_matrix(self, root: Path, line: str | None = None) -> Sequence[Path]:
         from harness.load import DEFAULT_MATRIX_GLOB, default_matrix_paths
 
+        if line is not None:
+            raise UsageError(f"target {self.name} has no release lines: drop --line")
         found = default_matrix_paths(root)
         if not found:
             raise UsageError(
@@ -307,6 +310,7 @@ class ProjectTarget(Target):
         from kernels.platform import use_platform
 
         entry = entry or self.entry
+        label = "" if entry == ENTRIES[0] else entry  # the outcome names any other entry
         config = self.config(query.layer)
         if entry == "init":
             return self._via_init(query, config)
@@ -322,11 +326,11 @@ class ProjectTarget(Target):
             with use_platform(decoy_platform(query.platform)):
                 decision = select(config, query.platform, dict(query.env), self.table(query.mocks))
         except Exception as exc:  # a broken selection may raise anything: report, don't stop
-            refused = _outcome_of_raise(exc, entry)
+            refused = _outcome_of_raise(exc, label)
             if refused is not None:
                 return refused
             decision = exc.decision  # type: ignore[attr-defined]
-        return outcome_of_decision(decision, self.backends, entry)
+        return outcome_of_decision(decision, self.backends, label)
 
     def _via_init(self, query: Query, config: NvFp4LinearConfig) -> Outcome:
         """``init_nvfp4_linear_kernel(config, platform)``, twice, as an engine calls it per layer.

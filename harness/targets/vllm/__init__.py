@@ -82,6 +82,8 @@ class VllmTarget(Target):
         self._broken: Callable[..., Any] | None = None
         #: the release facts of each matrix seen (its target section), parsed once
         self._facts: dict[int, tuple[object, ReleaseFacts | None, list[Problem]]] = {}
+        #: what the last matrix checked needs said but does not fail (``check_matrix``)
+        self.notes: Sequence[str] = ()
 
     # --- what is installed ----------------------------------------------------------------
     def version(self) -> str | None:
@@ -120,29 +122,70 @@ class VllmTarget(Target):
             self._facts[key] = cached
         return cached[1], list(cached[2])
 
-    def default_matrix(self, root: Path) -> Sequence[Path]:
-        """The file of the release-line folder whose ``target.versions`` covers the installed vLLM."""
-        from packaging.specifiers import SpecifierSet
-        from packaging.version import Version
+    def default_matrix(self, root: Path, line: str | None = None) -> Sequence[Path]:
+        """The release line's file that describes the installed vLLM.
 
+        With ``line``, that line's file (``0.33``: ``matrix/vllm/0.33.yaml``), whichever
+        release is installed. Without, the file whose ``target.versions`` covers the installed
+        release; a release newer than every line gets the newest line's file. Either way a
+        file that does not cover the installed release comes with :attr:`matrix_notice`, and
+        its cells run leniently: the mismatches show what changed.
+        """
+        from packaging.specifiers import SpecifierSet
+        from packaging.version import InvalidVersion, Version
+
+        from harness.errors import MatrixError
         from harness.load import load_matrix
+        from harness.load.problems import unknown_name
 
         version = self.version()
         if version is None:
             raise TargetUnavailable(_NOT_INSTALLED)
         folder = root / engine_facts().matrix_folder
-        covered: list[str] = []
-        for path in sorted(folder.glob("*.yaml")):
-            matrix = load_matrix([path])
-            spec = matrix.target.versions if matrix.target is not None else None
-            if spec is None:
+        files = {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+        specs: dict[str, str] = {}
+        broken: list[str] = []
+        for name, path in files.items():
+            try:
+                matrix = load_matrix([path])
+            except MatrixError as exc:  # that line's own lane reports it
+                broken.append(f"{path.relative_to(root)} ({exc.first})")
                 continue
-            covered.append(f"{spec} ({path.relative_to(root)})")
+            if matrix.target is not None and matrix.target.versions:
+                specs[name] = matrix.target.versions
+        self.matrix_notice = None
+        if line is not None:
+            if line not in specs:
+                raise UsageError(unknown_name("release line", line, specs))
+            if Version(version) not in SpecifierSet(specs[line]):
+                self.matrix_notice = (
+                    f"vLLM {version} is checked against the {line} line's matrix "
+                    f"({specs[line]}), as asked: mismatches are what changed since that line"
+                )
+            return [files[line]]
+        for name, spec in specs.items():
             if Version(version) in SpecifierSet(spec):
-                return [path]
+                return [files[name]]
+
+        def newest(name: str) -> Version:
+            try:
+                return Version(name)
+            except InvalidVersion:
+                return Version("0")
+
+        latest = max(specs, key=newest, default=None)
+        if latest is not None and Version(version) > newest(latest):
+            self.matrix_notice = (
+                f"vLLM {version} is newer than every release line: checked against the newest, "
+                f"{latest} ({specs[latest]}); mismatches are what changed since that line "
+                "(add a line for it: docs/vllm.md)"
+            )
+            return [files[latest]]
+        covered = "; ".join(f"{spec} ({files[n].relative_to(root)})" for n, spec in specs.items())
+        unreadable = f"; unreadable: {'; '.join(broken)}" if broken else ""
         raise UsageError(
             f"target vllm: no matrix file covers the installed vLLM {version}; covered: "
-            + ("; ".join(covered) or f"nothing (no file in {folder})")
+            + (covered or f"nothing (no file in {folder})") + unreadable
         )
 
     def ci_lanes(self, root: Path) -> Sequence[CiLane]:
@@ -179,17 +222,18 @@ class VllmTarget(Target):
         version = self.version()
         if version is None:
             raise TargetUnavailable(_NOT_INSTALLED)
+        facts, problems = self.facts_of(matrix)
         if matrix.target is not None and matrix.target.versions:
             if Version(version) not in SpecifierSet(matrix.target.versions):
                 src, path = matrix.source_of("target", "")
-                return [
+                problems.insert(
+                    0,
                     src.problem(
                         path + ("versions",),
                         f"the installed vLLM {version} is outside {matrix.target.versions!r}: "
                         "this file describes another release line",
-                    )
-                ]
-        facts, problems = self.facts_of(matrix)
+                    ),
+                )
         if facts is None:
             return problems
         runtime = self.runtime(facts)
@@ -226,7 +270,15 @@ class VllmTarget(Target):
                             "weight-only path to ask",
                         )
                     )
-        missing = [c for c in classes if matrix.backend_of_kernel(c) is None]
+        unreachable = runtime.unreachable()
+        self.notes = [
+            f"vLLM {version} defines {name}, which its {facts.entry.function} can never return "
+            "(another code path builds it): it is not a backend of this matrix"
+            for name in unreachable if matrix.backend_of_kernel(name) is None
+        ]
+        missing = [
+            c for c in classes if matrix.backend_of_kernel(c) is None and c not in unreachable
+        ]
         if missing and matrix.backends:
             src, path = matrix.source_of("backend", next(iter(matrix.backends)))
             problems.append(

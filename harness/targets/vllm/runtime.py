@@ -206,6 +206,20 @@ class VllmRuntime:
             kernels = list(reorder(kernels, major * 10 + minor))
         return tuple(cls.__name__ for cls in kernels)
 
+    def unreachable(self) -> tuple[str, ...]:
+        """The NVFP4 classes the release defines that its selection can never return: in no
+        automatic list, no ``--linear-backend`` or ``VLLM_NVFP4_GEMM_BACKEND`` map, and not
+        named in the selection function (another code path builds them)."""
+        table = getattr(self._kernels, self.facts.entry.candidates, {}) or {}
+        listed = {cls.__name__ for kernels in table.values() for cls in kernels}
+        listed |= {c for names in self.linear_backend_kernels.values() for c in names}
+        listed |= set(self.gemm_backend_kernels.values())
+        source = inspect.getsource(self._real_select)
+        return tuple(
+            name for name in self.kernel_classes
+            if name not in listed and not re.search(rf"\b{name}\b", source)
+        )
+
     def describe(self) -> dict[str, typing.Any]:
         """Everything read from the installed release, as plain data."""
         return {
