@@ -13,6 +13,7 @@ first on the path). Compiled extensions are left out: they are CUDA builds.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -34,16 +35,24 @@ def unpack(requirement: str, dest: Path) -> Path:
             [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
              "--only-binary", ":all:", "--dest", tmp, requirement],
             check=True,
+            # a lane's constraints pin the installed release; this is another one
+            env={**os.environ, "PIP_CONSTRAINT": ""},
         )
         (wheel,) = Path(tmp).glob("*.whl")
         staging = Path(tmp) / "tree"
         with zipfile.ZipFile(wheel) as archive:
             archive.extractall(staging, [n for n in archive.namelist() if _kept(n)])
         (staging / ".release").write_text(requirement + "\n")
-        if dest.exists():
-            shutil.rmtree(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(staging), dest)
+        # moved beside DEST first (same filesystem), then swapped in by renames: an
+        # interrupted run leaves the previous tree or the new one, never half of either
+        incoming = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        shutil.move(str(staging), incoming / "tree")
+        old = incoming / "old"
+        if dest.exists():
+            dest.rename(old)
+        (incoming / "tree").rename(dest)
+        shutil.rmtree(incoming)
     return dest
 
 

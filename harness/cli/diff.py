@@ -67,12 +67,15 @@ def diff_command(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    line = getattr(args, "line", None)
     if args.matrix:
+        if line is not None:
+            raise UsageError("--line chooses the target's own matrix: drop the matrix files")
         files = list(args.matrix)
         target_name = args.target or load_matrix([Path(f) for f in files]).target_name
     else:
         target_name = args.target or DEFAULT_TARGET
-        (resolved,) = run_sides(sides[:1], {"target": target_name, "resolve": True}, say)
+        (resolved,) = run_sides(sides[:1], {"target": target_name, "resolve": True, "line": line}, say)
         files = [display_path(Path(p)) for p in resolved["matrix"]]
         say(f"base: {resolved['version']} is described by {', '.join(files)}")
     target_name = target_name or DEFAULT_TARGET

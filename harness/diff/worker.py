@@ -36,7 +36,7 @@ def run_side(request: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     target = get_target(request["target"])
     if request.get("resolve"):  # only which matrix describes this side's engine
-        return {"matrix": [str(p) for p in target.default_matrix(Path.cwd())],
+        return {"matrix": [str(p) for p in target.default_matrix(Path.cwd(), request.get("line"))],
                 "version": target.version()}
     matrix = load_matrix([Path(p) for p in request["matrix"]])
     if request.get("mutant"):

@@ -236,8 +236,18 @@ class VllmTarget(Target):
                 )
         if facts is None:
             return problems
-        runtime = self.runtime(facts)
+        from harness.targets.vllm.runtime import ReleaseMismatch
+
         src, path = matrix.source_of("target", "")
+        try:
+            runtime = self.runtime(facts)
+        except ReleaseMismatch as exc:
+            problems.append(src.problem(path + exc.field, f"vLLM {version}: {exc}"))
+            return problems
+        problems += [
+            src.problem(path + field, f"vLLM {version}: {what}")
+            for field, what in runtime.probes.missing
+        ]
         if runtime.selection_signature != facts.entry.signature:
             problems.append(
                 src.problem(

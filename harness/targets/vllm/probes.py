@@ -51,16 +51,27 @@ class ProbeFaker:
         self.facts = facts
         self.packages = facts.probe_packages
         self._originals: dict[int, tuple[object, Probe]] = {}
-        probes: tuple[Probe, ...] = (*facts.compiled_probes, *facts.package_probes)
-        for probe in probes:
+        #: ``(field, what)`` of each probe the line names that the release lacks (the
+        #: field is its path under the matrix's ``target:``, as ``("release",
+        #: "package_probes", 3)``): the line is wrong about this release
+        self.missing: list[tuple[tuple[str | int, ...], str]] = []
+        probes: list[tuple[str, int, Probe]] = [
+            *(("compiled_probes", i, p) for i, p in enumerate(facts.compiled_probes)),
+            *(("package_probes", i, p) for i, p in enumerate(facts.package_probes)),
+        ]
+        for kind, index, probe in probes:
+            field: tuple[str | int, ...] = ("release", kind, index)
             module = sys.modules.get(probe.module)
             if module is None:
                 try:
                     module = importlib.import_module(probe.module)
-                except ImportError:  # a probe this release lacks
+                except ImportError as exc:
+                    self.missing.append((field, f"no module {probe.module} ({exc})"))
                     continue
             fn = getattr(module, probe.name, None)
-            if fn is not None:
+            if fn is None:
+                self.missing.append((field, f"{probe.module} has no {probe.name}"))
+            else:
                 self._originals[id(fn)] = (fn, probe)
         self._sites: list[tuple[types.ModuleType, str, Probe]] = []
         self._scanned = -1

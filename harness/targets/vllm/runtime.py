@@ -58,7 +58,28 @@ from harness.targets.vllm.facts import EngineFacts, ReleaseFacts, engine_facts
 from harness.targets.vllm.logs import install_log_capture
 from harness.targets.vllm.probes import ProbeFaker
 
-__all__ = ["VllmRuntime"]
+__all__ = ["ReleaseMismatch", "VllmRuntime"]
+
+
+class ReleaseMismatch(Exception):
+    """A release line's fact names something the installed release does not have.
+
+    ``field`` is the fact's path under the matrix's ``target:`` section
+    (``("release", "entry", "function")``), for a problem that names file, line and field.
+    """
+
+    def __init__(self, field: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _required(owner: typing.Any, name: str, field: tuple[str | int, ...]) -> typing.Any:
+    try:
+        return getattr(owner, name)
+    except AttributeError:
+        raise ReleaseMismatch(
+            field, f"{getattr(owner, '__name__', owner)} has no {name}"
+        ) from None
 
 
 class VllmRuntime:
@@ -87,7 +108,7 @@ class VllmRuntime:
         self._platform = platform
         self.version: str = str(vllm.__version__)
         entry = facts.entry
-        real = getattr(kernels, entry.function)
+        real = _required(kernels, entry.function, ("release", "entry", "function"))
         self._real_select: Callable[..., typing.Any] = real
         self._select_fn: Callable[..., typing.Any] = real
         self.selection_signature: str = str(inspect.signature(real)).split(" ->")[0]
@@ -109,6 +130,7 @@ class VllmRuntime:
             if getattr(getters.get(name), "__qualname__", "").startswith("deprecated_env")
         )
         self.kernel_classes: dict[str, type] = self._find_kernel_classes()
+        _required(kernels, entry.candidates, ("release", "entry", "candidates"))
         option = engine.linear_backend
         self.has_linear_backend: bool = hasattr(kernels, option.reader)
         self.linear_backends: tuple[str, ...] = self._read_linear_backends()
@@ -140,11 +162,17 @@ class VllmRuntime:
         Raises ``RuntimeError`` when vLLM's platform was resolved before the fake could be
         put in place (load the runtime before anything else imports vLLM's kernels).
         """
-        platform, kernels = fake_platform.install(facts.entry.module)
+        try:
+            platform, kernels = fake_platform.install(facts.entry.module)
+        except ModuleNotFoundError as exc:
+            raise ReleaseMismatch(
+                ("release", "entry", "module"), f"no module {facts.entry.module} ({exc})"
+            ) from None
         return cls(facts, engine_facts(), platform, kernels)
 
     def _find_kernel_classes(self) -> dict[str, type]:
-        base = getattr(self._kernels, self.facts.entry.kernel_base)
+        base = _required(self._kernels, self.facts.entry.kernel_base,
+                         ("release", "entry", "kernel_base"))
         found: dict[str, type] = {}
 
         def consider(obj: object) -> None:
@@ -198,7 +226,8 @@ class VllmRuntime:
         With ``capability`` and a release that reorders by device (``prioritize_humming``),
         vLLM's reordering for that capability is applied.
         """
-        table = getattr(self._kernels, self.facts.entry.candidates)
+        table = _required(self._kernels, self.facts.entry.candidates,
+                          ("release", "entry", "candidates"))
         kernels = list(table.get(fake_platform.device_enum(device), []))
         reorder = getattr(self._kernels, "prioritize_humming", None)
         if capability is not None and reorder is not None:
