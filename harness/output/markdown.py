@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.evaluate.runner import RunResult
+from harness.output.atomic import write_atomic
 from harness.output.table import SelectionTable, table_rows_text
 
 __all__ = ["MAX_FAILURE_ROWS", "markdown_table", "write_markdown"]
@@ -106,6 +107,4 @@ def write_markdown(
         )
     )
     out.append("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(out), encoding="utf-8")
-    return path
+    return write_atomic(path, "\n".join(out), create_folder=True)
