@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -38,6 +38,13 @@ __all__ = [
     "DISTRIBUTION_NAME_PATTERN",
     "PRINTED_VERSION_PATTERN",
     "KNOWN_VARIABLES",
+    "MAX_FAMILY",
+    "MAX_FEATURES",
+    "MAX_K_MULTIPLE",
+    "MAX_MEMORY_GIB",
+    "MAX_PRINTED_VERSION",
+    "MAX_SHARDS",
+    "VERSION_PATTERN",
     "LINEAR_BACKEND_OPTION",
     "SCHEMA_VERSION",
     "AutoRule",
@@ -68,9 +75,24 @@ BACKENDS_TOKEN = "$BACKENDS"
 #: The group of the golden cases (so no sweep may take this id).
 CASES_GROUP = "cases"
 
+# Every count and size in the format has an upper bound: a typo (or a pull request) cannot
+# turn into a pipeline with 10**400 parallel jobs or a number that no code can convert.
+#: Buildkite parallelism of one profile's real-hardware suite.
+MAX_SHARDS = 256
+#: A layer's in_features (K) and out_features (N).
+MAX_FEATURES = 1 << 20
+#: A backend's in_features multiple.
+MAX_K_MULTIPLE = 4096
+#: A capability major (``families``).
+MAX_FAMILY = 99
+#: A profile's device memory, in GiB.
+MAX_MEMORY_GIB = 1 << 20
+
+#: ``"major.minor"``, each part at most four digits (a bound of the format, like every count).
+VERSION_PATTERN = r"^[0-9]{1,4}\.[0-9]{1,4}$"
 VersionStr = Annotated[
     str,
-    StringConstraints(pattern=r"^[0-9]+\.[0-9]+$"),
+    StringConstraints(pattern=VERSION_PATTERN),
     Field(description='"major.minor", quoted (YAML reads 10.10 as the float 10.1)'),
 ]
 Ident = Annotated[
@@ -104,7 +126,10 @@ SelectionVariable = Literal[KNOWN_VARIABLES]  # type: ignore[valid-type]
 #: Optional packages other engines probe for (vLLM >= 0.24: the Humming and B12X GEMM
 #: libraries); this project's kernels use none of them.
 ENGINE_PACKAGES: tuple[str, ...] = ("humming", "b12x")
-PackageName = Literal[OPTIONAL_PACKAGES + ENGINE_PACKAGES]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # a Literal built from tuples at run time: a plain str to the type checker
+    PackageName = str
+else:
+    PackageName = Literal[OPTIONAL_PACKAGES + ENGINE_PACKAGES]
 ActDtype = Literal["bfloat16", "float16", "float32"]
 CandidateStatus = Literal["selected", "unsupported", "cannot-implement", "disabled", "not-reached"]
 
@@ -141,13 +166,15 @@ class RealTests(_Strict):
 #: A version as the machine prints it (``torch.__version__``, a distribution's
 #: version): ``"2.9.1+cu128"``, ``"2.10.0.dev20251208+cu130"``, ``"3.6.0+git5261b273"``,
 #: or only ``"major.minor"``.
+#: The longest printed version the format accepts (a bound, like every count).
+MAX_PRINTED_VERSION = 64
 PRINTED_VERSION_PATTERN = (
     r"^[0-9]+\.[0-9]+(\.[0-9]+)?((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?"
     r"(\+[0-9A-Za-z]+(\.[0-9A-Za-z]+)*)?$"
 )
 PrintedVersion = Annotated[
     str,
-    StringConstraints(pattern=PRINTED_VERSION_PATTERN),
+    StringConstraints(pattern=PRINTED_VERSION_PATTERN, max_length=MAX_PRINTED_VERSION),
     Field(
         description='as the machine prints it, e.g. "2.9.1+cu128", "3.6.0+git5261b273", '
         'or "major.minor"; quoted'
@@ -180,6 +207,7 @@ class GpuProfile(_Strict):
     memory_gib: float | None = Field(
         None,
         ge=0,
+        le=MAX_MEMORY_GIB,
         allow_inf_nan=False,
         description="device memory as torch reports it (total_memory / 2**30), to a tenth of a GiB",
     )
@@ -207,6 +235,7 @@ class GpuProfile(_Strict):
     shards: int = Field(
         1,
         ge=1,
+        le=MAX_SHARDS,
         description="parallel jobs for this profile's real-hardware suite (Buildkite parallelism)",
     )
     supported: list[str] = Field(
@@ -330,8 +359,8 @@ def _platform(profile: GpuProfile, packages: tuple[str, ...]) -> Platform:
 class LayerSpec(_Strict):
     """One NVFP4 linear layer shape (:class:`kernels.linear.NvFp4LinearConfig`)."""
 
-    in_features: int = Field(gt=0, description="K")
-    out_features: int = Field(gt=0, description="N")
+    in_features: int = Field(gt=0, le=MAX_FEATURES, description="K")
+    out_features: int = Field(gt=0, le=MAX_FEATURES, description="N")
     act_dtype: ActDtype = "bfloat16"
     weight_only: bool = Field(False, description="W4A16 checkpoint (no static input scale)")
     has_bias: bool = False
@@ -349,7 +378,7 @@ class SupportRule(_Strict):
     """
 
     device: Literal["cuda", "cpu", "any"]
-    families: list[Annotated[int, Field(ge=0)]] | None = Field(
+    families: list[Annotated[int, Field(ge=0, le=MAX_FAMILY)]] | None = Field(
         None, description="exact capability majors"
     )
     min_capability: VersionStr | None = None
@@ -389,7 +418,9 @@ class Implements(_Strict):
 
     act_dtypes: list[ActDtype]
     weight_only: bool = Field(False, description="supports W4A16 checkpoints")
-    k_multiple: int = Field(16, gt=0, description="in_features must be a multiple of this")
+    k_multiple: int = Field(
+        16, gt=0, le=MAX_K_MULTIPLE, description="in_features must be a multiple of this"
+    )
 
 
 class BackendSpec(_Strict):
@@ -558,15 +589,15 @@ class ErrorTemplates(_Strict):
         "{variable}={value} was requested but no '{value}' kernel exists for NVFP4 layers"
     )
     also_tried: str | None = Field(
-        None,
+        default=None,
         description="appended to a forced error when earlier forced backends failed too; "
         "{tried} is '<kernel>: <reason>' for each, joined by '; '",
     )
     invalid_env_type: str | None = Field(
-        None, description="exception class of an invalid environment value (a ValueError)"
+        default=None, description="exception class of an invalid environment value (a ValueError)"
     )
     no_kernel_type: str | None = Field(
-        None, description="exception class raised when no kernel can be selected (a ValueError)"
+        default=None, description="exception class raised when no kernel can be selected (a ValueError)"
     )
 
 

@@ -19,6 +19,7 @@ from harness.load.problems import unknown_name
 from harness.load.yamlsrc import PathKey, Source
 from harness.models import BACKENDS_TOKEN, CASES_GROUP, SupportRule, parse_version
 from harness.rules.support import rule_verdict, support_verdict
+from kernels.errors import quoted
 
 if TYPE_CHECKING:
     from harness.load.matrix import Matrix
@@ -118,7 +119,7 @@ def check_references(matrix: Matrix, problems: list[Problem]) -> None:
                     problems.append(
                         src.problem(
                             path + ("names", value),
-                            f"{value!r} is not one of the rule's choices ({', '.join(rule.choices)})",
+                            f"{quoted(value)} is not one of the rule's choices ({', '.join(rule.choices)})",
                         )
                     )
             if rule.names is None and rule.choices is not None:
@@ -199,12 +200,12 @@ def check_references(matrix: Matrix, problems: list[Problem]) -> None:
                         path + ("cross", variable), "needs at least one value (null = unset)"
                     )
                 )
-            for j, value in enumerate(values):
-                if value is not None and value.startswith("$") and value != BACKENDS_TOKEN:
+            for j, entry in enumerate(values):
+                if entry is not None and entry.startswith("$") and entry != BACKENDS_TOKEN:
                     problems.append(
                         src.problem(
                             path + ("cross", variable, j),
-                            f"unknown token {value!r} (the only token is {BACKENDS_TOKEN})",
+                            f"unknown token {quoted(entry)} (the only token is {BACKENDS_TOKEN})",
                         )
                     )
         if sweep.mock_relevant and sweep.mock:

@@ -20,6 +20,7 @@ from harness.errors import MatrixError, Problem
 from harness.load.checks import check_cell_count, check_declared_support, check_references
 from harness.load.limits import current_limits
 from harness.load.problems import unknown_name, validate_file
+from harness.load.text import describe_char, escape_unsafe, unsafe_char
 from harness.load.yamlsrc import (
     Location,
     PathKey,
@@ -43,6 +44,7 @@ from harness.models import (
     Sweep,
     TargetSpec,
 )
+from kernels.errors import quoted
 
 __all__ = ["DEFAULT_MATRIX_GLOB", "Matrix", "default_matrix_paths", "load_matrix"]
 
@@ -187,16 +189,13 @@ def load_matrix(paths: Sequence[str | Path] | str | Path) -> Matrix:
         path: Path, included_from: tuple[Source, PathKey, str] | None, root: Path
     ) -> None:
         if included_from is not None:
-            src, key, entry = included_from
-            if "\0" in entry:
-                problems.append(src.problem(key, f"included file {entry!r} holds a NUL character"))
-                return
+            src, key, entry = included_from  # (a NUL or other control character: refused by YAML)
             if not inside(path, root):
                 # Never opened: a matrix must not be a way to read other files of the machine.
                 problems.append(
                     src.problem(
                         key,
-                        f"included file {entry!r} is outside {root.resolve()}: an include must "
+                        f"included file {quoted(entry)} is outside {root.resolve()}: an include must "
                         "stay in the matrix's folder (the working directory, for a matrix in it)",
                     )
                 )
@@ -206,15 +205,27 @@ def load_matrix(paths: Sequence[str | Path] | str | Path) -> Matrix:
             return
         if len(seen) >= limits.max_files:
             where = [] if included_from is None else [included_from[0].problem(included_from[1], "")]
-            file, line, key = (
+            file, line, dotted_key = (
                 (where[0].file, where[0].line, where[0].key) if where else (display_path(path), None, "")
             )
             problems.append(
-                Problem(file, line, key, f"more than {limits.max_files} matrix files (includes counted)")
+                Problem(file, line, dotted_key, f"more than {limits.max_files} matrix files (includes counted)")
             )
             return
         seen.add(resolved)
         name = display_path(path)
+        bad = unsafe_char(name)
+        if bad is not None:  # a name no report can hold (a control character, undecodable bytes)
+            problems.append(
+                Problem(
+                    escape_unsafe(name),
+                    None,
+                    "",
+                    f"the file name holds the character {describe_char(bad)}, which no report "
+                    "can hold: rename the file",
+                )
+            )
+            return
         try:
             source = parse_yaml(decode(read_bytes(path), name), path, name)
         except UnreadableFile as exc:
@@ -223,7 +234,7 @@ def load_matrix(paths: Sequence[str | Path] | str | Path) -> Matrix:
             else:
                 src, key, entry = included_from
                 problems.append(
-                    src.problem(key, f"included file {entry!r} {exc.reason} (looked for {display_path(path)})")
+                    src.problem(key, f"included file {quoted(entry)} {exc.reason} (looked for {display_path(path)})")
                 )
             return
         except MatrixError as exc:
@@ -282,7 +293,7 @@ def _merge(sources: list[Source], models: list[MatrixFile], problems: list[Probl
                     first = matrix.where(kind, key)
                     problems.append(
                         source.problem(
-                            (section, key), f"{kind} {key!r} is already defined at {first}"
+                            (section, key), f"{kind} {quoted(key)} is already defined at {first}"
                         )
                     )
                     continue
@@ -322,7 +333,7 @@ def _add_unique(
         first = matrix.where(kind, key)
         problems.append(
             source.problem(
-                path + ("id",), f"duplicate {kind} id {key!r} (first defined at {first})"
+                path + ("id",), f"duplicate {kind} id {quoted(key)} (first defined at {first})"
             )
         )
         return

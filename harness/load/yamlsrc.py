@@ -19,6 +19,7 @@ size; a file that is not a regular file is never opened for reading).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import os
 import re
@@ -31,6 +32,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.errors import MatrixError, Problem
 from harness.load.limits import Limits, current_limits
+from harness.load.text import (
+    NONCHARACTERS,
+    char_kind,
+    describe_char,
+    escape_unsafe,
+    unsafe_char,
+)
+from kernels.errors import quoted
 
 __all__ = [
     "Location",
@@ -59,6 +68,12 @@ class Location:
         return f"{self.file}:{self.line}"
 
 
+#: Marks "no document given" for :func:`dotted` (``None`` is a valid YAML value).
+_NO_DATA: Any = object()
+#: A key longer than this is shortened in messages (a 1 MB key is not echoed whole).
+_MAX_KEY_TEXT = 200
+
+
 def display_path(path: Path) -> str:
     """``path`` relative to the working directory when it is below it, else absolute."""
     resolved = path.resolve()
@@ -68,17 +83,40 @@ def display_path(path: Path) -> str:
         return str(resolved)
 
 
-def dotted(path: PathKey) -> str:
-    """``("profiles", "b200", "packages", 1)`` -> ``profiles.b200.packages[1]``."""
+def dotted(path: PathKey, data: Any = _NO_DATA) -> str:
+    """``("profiles", "b200", "packages", 1)`` -> ``profiles.b200.packages[1]``.
+
+    With the document's ``data``, an integer is written as a list index only where
+    the path goes through a list (a mapping key ``3`` is ``.3``). A key that is
+    not a string is written as YAML spells it (``null``, ``true``, ``1.5``);
+    a very long key is shortened.
+    """
     out = ""
+    node = data
     for part in path:
-        if isinstance(part, bool):  # a YAML key written true/false/yes/no
-            out += f".{str(part).lower()}" if out else str(part).lower()
-        elif isinstance(part, int):
+        in_list = isinstance(node, list) if node is not _NO_DATA else (
+            isinstance(part, int) and not isinstance(part, bool)
+        )
+        if in_list:
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            text = _key_text(part)
+            out += f".{text}" if out else text
+        if node is not _NO_DATA:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                node = _NO_DATA
     return out
+
+
+def _key_text(part: Any) -> str:
+    if part is None:
+        return "null"
+    if isinstance(part, bool):  # a YAML key written true/false/yes/no
+        return str(part).lower()
+    text = escape_unsafe(str(part))  # a message never carries a raw control character
+    return text if len(text) <= _MAX_KEY_TEXT else text[: _MAX_KEY_TEXT - 3] + "..."
 
 
 @dataclasses.dataclass
@@ -100,7 +138,7 @@ class Source:
         return self.lines.get((), 1)
 
     def problem(self, path: PathKey, message: str) -> Problem:
-        return Problem(self.name, self.line(path), dotted(path), message)
+        return Problem(self.name, self.line(path), dotted(path, self.data), message)
 
 
 class UnreadableFile(Exception):
@@ -199,31 +237,57 @@ def load_yaml(path: Path) -> Source:
     return parse_yaml(decode(data, name), path, name)
 
 
-#: What YAML allows in a file (YAML 1.1, the printable set): everything else is refused.
-_NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: What YAML allows in a file (YAML 1.1, the printable set), less the Unicode non-characters
+#: (which no report can hold, :mod:`harness.load.text`): everything else is refused.
+_NON_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+    f"|[{NONCHARACTERS}]"
+)
+
+
+class EditorLines:
+    """Line numbers as an editor shows them.
+
+    YAML 1.1 also breaks lines at NEL (U+0085), LINE SEPARATOR (U+2028) and
+    PARAGRAPH SEPARATOR (U+2029), so the line of a YAML mark counts them;
+    editors do not (they break at LF, CRLF and a lone CR). Every line the
+    loader reports comes from a mark's character offset, counted here.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
+
+    def line(self, index: int) -> int:
+        """The 1-based line of the character at ``index``."""
+        return bisect.bisect_right(self.starts, index)
+
+    def at(self, mark: Any) -> int:
+        """The 1-based line of a YAML mark (its ``index`` is a character offset)."""
+        return self.line(mark.index)
 
 
 def parse_yaml(text: str, path: Path, name: str) -> Source:
     """Compose ``text`` into nodes (bounded depth and size) and build the data."""
     limits = current_limits()
+    editor = EditorLines(text)
     bad = _NON_PRINTABLE.search(text)
     if bad is not None:
-        line = text.count("\n", 0, bad.start()) + 1
         raise MatrixError(
             Problem(
                 name,
-                line,
+                editor.line(bad.start()),
                 "",
-                f"invalid YAML: the character U+{ord(bad.group()):04X} is not allowed in a YAML file",
+                f"invalid YAML: the character U+{ord(bad.group()):04X} is not allowed in a YAML "
+                f"file ({char_kind(bad.group())})",
             )
         )
     try:
-        node = _compose(text, limits)
+        node = _compose(text, limits, editor)
     except _LimitExceeded as exc:
         raise MatrixError(Problem(name, exc.line, "", exc.message)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else 1
+        line = editor.at(mark) if mark is not None else 1
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         context = getattr(exc, "context", None)
         detail = f"{context}, {what}" if context else what
@@ -231,7 +295,7 @@ def parse_yaml(text: str, path: Path, name: str) -> Source:
     lines: dict[PathKey, int] = {(): 1}
     if node is None:
         return Source(path, name, None, lines)
-    builder = _Builder(name, lines, limits)
+    builder = _Builder(name, lines, limits, editor)
     try:
         data = builder.build(node, ())
     except _LimitExceeded as exc:
@@ -253,7 +317,7 @@ class _LimitExceeded(Exception):
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _compose(text: str, limits: Limits) -> Node | None:
+def _compose(text: str, limits: Limits, editor: EditorLines) -> Node | None:
     """The single document of ``text`` as a node graph, composed without recursion.
 
     PyYAML's composer recurses once per nesting level; this one keeps its own
@@ -274,7 +338,10 @@ def _compose(text: str, limits: Limits) -> Node | None:
         count = 0
         while True:
             event = loader.get_event()
-            line = event.start_mark.line + 1
+            # libyaml's marks and PyYAML's alike (their types differ; both have line and index)
+            start: Any = event.start_mark
+            end: Any = event.end_mark
+            line = editor.at(start)
             node: Node | None = None
             if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 node = stack.pop()
@@ -288,9 +355,9 @@ def _compose(text: str, limits: Limits) -> Node | None:
             if isinstance(event, yaml.AliasEvent):
                 if event.anchor not in anchors:
                     raise yaml.composer.ComposerError(
-                        None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+                        None, None, f"found undefined alias {event.anchor!r}", start
                     )
-                node = _Alias(anchors[event.anchor], event.start_mark, event.end_mark)
+                node = _Alias(anchors[event.anchor], start, end)
             else:
                 count += 1
                 if count > limits.max_nodes:
@@ -299,9 +366,7 @@ def _compose(text: str, limits: Limits) -> Node | None:
                 if isinstance(event, yaml.ScalarEvent):
                     if tag is None or tag == "!":
                         tag = loader.resolve(ScalarNode, event.value, event.implicit)
-                    node = ScalarNode(
-                        tag, event.value, event.start_mark, event.end_mark, style=event.style
-                    )
+                    node = ScalarNode(tag, event.value, start, end, style=event.style)
                 else:
                     if len(stack) >= limits.max_depth:
                         raise _LimitExceeded(line, f"nested more than {limits.max_depth} levels deep")
@@ -360,8 +425,11 @@ _SEQ_TAG = "tag:yaml.org,2002:seq"
 class _Builder:
     """Nodes -> plain data, recording lines; aliases are expanded within the node budget."""
 
-    def __init__(self, name: str, lines: dict[PathKey, int], limits: Limits) -> None:
+    def __init__(
+        self, name: str, lines: dict[PathKey, int], limits: Limits, editor: EditorLines
+    ) -> None:
         self.name = name
+        self.editor = editor
         self.lines = lines
         self.limits = limits
         self.problems: list[Problem] = []
@@ -372,7 +440,7 @@ class _Builder:
     def build(self, node: Node, path: PathKey) -> Any:
         self.built += 1
         # where this value is used: an alias's own line, not its anchor's
-        line = node.start_mark.line + 1
+        line = self.editor.at(node.start_mark)
         if isinstance(node, _Alias):
             node = node.target
         if self.built > self.limits.max_nodes:
@@ -391,7 +459,7 @@ class _Builder:
                 raise _LimitExceeded(
                     line,
                     "a YAML alias refers to the node that contains it "
-                    f"(anchored at line {node.start_mark.line + 1})",
+                    f"(anchored at line {self.editor.at(node.start_mark)})",
                     dotted(path),
                 )
             self.open.add(id(node))
@@ -407,7 +475,7 @@ class _Builder:
             self.problems.append(
                 Problem(
                     self.name,
-                    node.start_mark.line + 1,
+                    self.editor.at(node.start_mark),
                     dotted(path),
                     f"invalid YAML: the tag {node.tag!r} is not supported (plain mappings and lists only)",
                 )
@@ -416,7 +484,7 @@ class _Builder:
         if isinstance(node, MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                line = key_node.start_mark.line + 1
+                line = self.editor.at(key_node.start_mark)
                 if isinstance(key_node, _Alias):
                     key_node = key_node.target
                 if not isinstance(key_node, ScalarNode):
@@ -439,7 +507,7 @@ class _Builder:
                             self.name,
                             line,
                             dotted(path + (key,)),
-                            f"duplicate key {key!r} (first defined at line {first})",
+                            f"duplicate key {quoted(key)} (first defined at line {first})",
                         )
                     )
                     continue
@@ -448,19 +516,51 @@ class _Builder:
             return out
         items = []
         for index, item in enumerate(node.value):
-            self.lines[path + (index,)] = item.start_mark.line + 1
+            self.lines[path + (index,)] = self.editor.at(item.start_mark)
             items.append(self.build(item, path + (index,)))
         return items
 
     def _scalar(self, node: Node, path: PathKey) -> Any:
+        line = self.editor.at(node.start_mark)
         try:
-            return self.constructor.construct_object(node, deep=True)
+            value = self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:  # e.g. a tag the safe loader does not know
             what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            self.problems.append(Problem(self.name, line, dotted(path), f"invalid YAML: {what}"))
+            return None
+        except (ValueError, OverflowError) as exc:  # an integer of 5000 digits, 2024-13-45
             self.problems.append(
-                Problem(self.name, node.start_mark.line + 1, dotted(path), f"invalid YAML: {what}")
+                Problem(self.name, line, dotted(path), f"invalid YAML: {_unreadable(node, exc)}")
             )
             return None
+        if isinstance(value, str):
+            bad = unsafe_char(value)
+            if bad is not None:
+                self.problems.append(
+                    Problem(
+                        self.name,
+                        line,
+                        dotted(path),
+                        f"the character {describe_char(bad)} is not allowed in a matrix "
+                        "(no report can hold it; written as a YAML escape?)",
+                    )
+                )
+                return None
+        return value
+
+
+def _unreadable(node: Node, exc: Exception) -> str:
+    """Why a plain scalar YAML resolved to a type cannot be built as that type."""
+    kind = node.tag.rpartition(":")[2]
+    digits = sum(c.isdigit() for c in node.value)
+    if kind == "int" and digits > 100:
+        return f"an integer of {digits} digits is out of range"
+    return f"{_quote(node.value)} cannot be read as a {kind}: {str(exc).splitlines()[0]}"
+
+
+def _quote(value: str, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def resolve_include(base: Path, entry: str) -> Path:
