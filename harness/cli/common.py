@@ -14,6 +14,7 @@ from harness.errors import UsageError
 from harness.load import Matrix, load_matrix
 from harness.load.limits import DEFAULT_LIMITS
 from harness.load.problems import closest
+from kernels.errors import quoted
 
 if TYPE_CHECKING:
     from harness.targets import Target
@@ -83,7 +84,7 @@ def _bounded_int(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{quoted(text)} is not an integer") from None
     if value < least:
         raise argparse.ArgumentTypeError(f"{value} is less than {least}")
     return value
@@ -140,12 +141,12 @@ def parse_env(items: Sequence[str] | None) -> dict[str, str]:
     for item in items or ():
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise UsageError(f"--env {item!r}: expected NAME=VALUE, e.g. VLLM_USE_FBGEMM=1")
+            raise UsageError(f"--env {quoted(item)}: expected NAME=VALUE, e.g. VLLM_USE_FBGEMM=1")
         if name not in SELECTION_VARIABLES:
-            close = closest(name, SELECTION_VARIABLES)
+            close = closest(name, SELECTION_VARIABLES) if len(name) <= 200 else None
             hint = f"; did you mean {close}?" if close else ""
             raise UsageError(
-                f"--env {name}: not a selection variable{hint} (known: {', '.join(SELECTION_VARIABLES)})"
+                f"--env {quoted(name)}: not a selection variable{hint} (known: {', '.join(SELECTION_VARIABLES)})"
             )
         if name in env:
             raise UsageError(f"--env {name} given twice")
@@ -165,6 +166,11 @@ def parse_packages(text: str | None) -> tuple[str, ...] | None:
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UsageError(
-            f"--packages: unknown package {', '.join(unknown)} (known: {', '.join(known)})"
+            f"--packages: unknown package {', '.join(_bounded(n) for n in unknown)} (known: {', '.join(known)})"
         )
     return names
+
+
+def _bounded(name: str, limit: int = 200) -> str:
+    """A name from the command line, shortened to ``limit`` characters for a message."""
+    return name if len(name) <= limit else f"{name[:limit]}... ({len(name)} characters)"
