@@ -82,7 +82,7 @@ def test_apply_accepts_an_input_that_requires_grad(cls):
     [
         (torch.ones(N, dtype=torch.int64), "bias must be a floating-point tensor"),
         (torch.ones(N, dtype=torch.bool), "bias must be a floating-point tensor"),
-        (torch.ones(N, device="meta"), "bias is on meta"),
+        (torch.ones(N, device="meta"), "bias is a meta tensor"),
         (torch.ones(N + 1), r"bias must have shape \(16,\)"),
         (torch.ones(N).to_sparse(), "bias must be a dense"),
     ],
