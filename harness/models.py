@@ -362,7 +362,7 @@ class LayerSpec(_Strict):
     in_features: int = Field(gt=0, le=MAX_FEATURES, description="K")
     out_features: int = Field(gt=0, le=MAX_FEATURES, description="N")
     act_dtype: ActDtype = "bfloat16"
-    weight_only: bool = Field(False, description="W4A16 checkpoint (no static input scale)")
+    weight_only: bool = Field(default=False, description="W4A16 checkpoint (no static input scale)")
     has_bias: bool = False
 
 

@@ -23,6 +23,7 @@ from harness.load.checks import no_precedence
 from harness.models import ForcingRule, LayerSpec
 from harness.rules import InvalidValue, Verdict, implements_verdict, parse_flag, parse_list
 from harness.rules.support import support_verdict
+from kernels.errors import quoted
 from kernels.platform import Platform, sm_label
 
 __all__ = ["Expected", "Oracle"]
@@ -296,7 +297,7 @@ class Oracle:
     ) -> Expected:
         reading = self.read(env, layer, platform)
         if reading.invalid:
-            values = ", ".join(f"{v}={env[v]!r}" for v in reading.invalid)
+            values = ", ".join(f"{v}={quoted(env[v])}" for v in reading.invalid)
             when = (
                 "every variable is validated before any rule runs"
                 if self.precedence.validation == "upfront"
@@ -371,13 +372,13 @@ class Oracle:
         if rule.value == "unset":
             raw = env.get(rule.variable)
             setting = (
-                f"{rule.variable} {'unset' if raw is None else f'= {raw!r}'} (the choice left "
+                f"{rule.variable} {'unset' if raw is None else f'= {quoted(raw)}'} (the choice left "
                 f"open){' for a weight-only layer' if rule.layers == 'weight-only' else ''}"
                 f" activates rule {rule.rule} ({location})"
             )
         else:
             setting = (
-                f"{rule.variable}={env[rule.variable]!r}"
+                f"{rule.variable}={quoted(env[rule.variable])}"
                 f"{' for a weight-only layer' if rule.layers == 'weight-only' else ''}"
                 f" activates rule {rule.rule} ({location})"
             )
@@ -467,8 +468,8 @@ class Oracle:
     ) -> tuple[bool, str | None, str]:
         """``(supported, reason, where the verdict comes from)`` for one backend."""
         if name in mocks:
-            ok, reason = mocks[name]
-            return ok, reason, "mocked"
+            mocked, why = mocks[name]
+            return mocked, why, "mocked"
         ok, reason = self.support(name, platform)
         return ok, reason, f"rule: {self.matrix.backends[name].describe_support()}"
 
