@@ -20,10 +20,10 @@ from typing import Literal
 from harness.errors import MatrixError
 from harness.load import Matrix
 from harness.load.checks import no_precedence
+from harness.load.text import short_repr as quoted
 from harness.models import ForcingRule, LayerSpec
 from harness.rules import InvalidValue, Verdict, implements_verdict, parse_flag, parse_list
 from harness.rules.support import support_verdict
-from kernels.errors import quoted
 from kernels.platform import Platform, sm_label
 
 __all__ = ["Expected", "Oracle"]

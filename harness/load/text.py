@@ -24,7 +24,15 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["NONCHARACTERS", "UNSAFE", "char_kind", "describe_char", "escape_unsafe", "unsafe_char"]
+__all__ = [
+    "NONCHARACTERS",
+    "UNSAFE",
+    "char_kind",
+    "describe_char",
+    "escape_unsafe",
+    "short_repr",
+    "unsafe_char",
+]
 
 #: The Unicode non-characters, as the inside of a regular-expression class.
 NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
@@ -75,3 +83,14 @@ def _escape(char: str) -> str:
     if code <= 0xFFFF:
         return f"\\u{code:04x}"
     return f"\\U{code:08x}"
+
+
+def short_repr(value: str, limit: int = 200) -> str:
+    """``repr(value)``, at most about ``limit`` characters of it: ``'xxx...'... (N characters)``.
+
+    The harness's own (the oracle owns every fact it prints, so it does not borrow the
+    kernels' ``quoted``, which the code under test uses for its messages).
+    """
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
