@@ -51,6 +51,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "mutation" / "cosmic-ray.toml"
 EQUIVALENTS = ROOT / "mutation" / "equivalents.yaml"
 REPORTS = ROOT / "reports" / "mutation"
+#: The committed figures of the last complete run of each lane (tools/readme.py reads them).
+RECORDS = ROOT / "docs" / "records"
 #: What a shard's private copy of the tree holds (enough for the matrix and the tests).
 COPIED = ("kernels", "harness", "matrix", "tests", "pyproject.toml")
 
@@ -707,6 +709,25 @@ def describe_result(r: dict[str, Any]) -> str:
     return mutant_from({f.name: r[f.name] for f in dataclasses.fields(Mutant)}).describe()
 
 
+def write_summary(path: Path, text: str) -> Path:
+    """The lane's summary, written complete or not at all."""
+    from harness.output.atomic import write_atomic
+
+    return write_atomic(path, text, create_folder=True)
+
+
+def write_record(name: str, s: Score, **facts: Any) -> Path:
+    """The lane's figures, for the README (no time: the same run writes the same bytes)."""
+    from harness.output.atomic import write_json_atomic
+
+    record = {
+        "record": 1, "lane": name, **facts, "mutants": s.total, "equivalent": len(s.equivalent),
+        "counted": s.counted, "killed_by_matrix": s.by_matrix, "killed_by_tests": s.by_tests,
+        "accepted": len(s.accepted), "survivors": len(s.survivors),
+    }
+    return write_json_atomic(RECORDS / f"{name}.json", record, create_folder=True)
+
+
 def summary_text(s: Score, shards: str, seconds: float, *, title: str = "mutation lane",
                  listed_in: str = "mutation/equivalents.yaml", tests_stage: bool = True) -> str:
     """The lane's closing lines; ``tests_stage=False`` for a lane whose only stage is the matrix."""
@@ -810,8 +831,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = [r for rep in reports for r in rep["results"]]
     s = score(results, equivalents, complete)
     text = summary_text(s, label, time.monotonic() - started)
-    (REPORTS / "summary.md").write_text(markdown(s, results, label))
+    write_summary(REPORTS / "summary.md", markdown(s, results, label))
     print(text)
+    if complete:  # the README's figures come from the last complete run (tools/readme.py)
+        import importlib.metadata
+        import platform
+
+        import torch
+
+        ci_index, ci_count = parse_shard(config["mutation"]["ci_shard"])
+        facts = {
+            "cosmic-ray": importlib.metadata.version("cosmic-ray"),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "ci_shard": {"shard": config["mutation"]["ci_shard"],
+                         "mutants": len(shard(mutants, ci_index, ci_count))},
+        }
+        print(f"record: {write_record('mutation', s, **facts)}")
     return 0 if s.ok else 1
 
 

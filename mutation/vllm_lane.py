@@ -412,9 +412,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     extra, regressions_ok = regression_lines(named)
     md = lane.markdown(s, results, label, title=title, tests_stage=False)
     md += "\n".join(["## Real regressions", ""] + [f"- {x}" for x in extra]) + "\n"
-    (reports / "summary.md").write_text(md)
+    lane.write_summary(reports / "summary.md", md)
     print(text)
     print("\n".join(f"  {x}" for x in extra))
+    if complete:  # the README's figures come from the last complete run (tools/readme.py)
+        record = lane.write_record(
+            f"mutation-vllm-{line}", s, vllm=_version("vllm"),
+            regressions={n["name"]: n["verdict"] for n in named},
+        )
+        print(f"record: {record}")
     return 0 if s.ok and regressions_ok else 1
 
 

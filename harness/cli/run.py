@@ -147,7 +147,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.record:
         from harness.output.record import run_record, write_run_record
 
-        record = run_record(result, files, target.name, target.version(), args.mutant)
+        covers = matrix.target.versions if matrix.target is not None else None
+        record = run_record(result, files, target.name, target.version(), args.mutant, covers)
         out.print(f"record : {write_run_record(args.record, record)}", markup=False)
     for line in result.stale_known:
         out.print(f"STALE {line}", markup=False, style="red")

@@ -48,8 +48,10 @@ def run_record(
     target_name: str,
     target_version: str | None,
     mutant: str | None,
+    covers: str | None = None,
 ) -> dict[str, Any]:
-    """The run's figures as plain data (see the module docstring)."""
+    """The run's figures as plain data (see the module docstring); ``covers``: the releases
+    the matrix says it covers (its ``target: versions``)."""
     findings: dict[str, dict[str, Any]] = {}
     for r in result.known:
         known = r.known
@@ -65,6 +67,7 @@ def run_record(
         "version": target_version,
         "mutant": mutant,
         "matrix": list(files),
+        "covers": covers,
         "ok": result.ok,
         "cells": len(result.results),
         "mismatches": len(failures),
