@@ -290,8 +290,7 @@ def generate(config: dict[str, Any], root: Path = ROOT, jobs: int = 1) -> list[M
         out = [m for part in parts for m in part]
     out.sort(key=lambda m: (modules.index(m.file), m.line, m.operator, m.occurrence))
     out = number_twins(out)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps([dataclasses.asdict(m) for m in out]))
+    write_summary(cache, json.dumps([dataclasses.asdict(m) for m in out]))  # whole or absent
     return out
 
 
@@ -638,7 +637,7 @@ def write_shard_report(out: Path, label: str, mutants: Sequence[Mutant], started
                        **extra: Any) -> dict[str, Any]:
     report = {"shard": label, "mutants": len(mutants), "seconds": round(time.monotonic() - started, 1),
               "baseline_seconds": round(baseline, 2), "results": results, **extra}
-    out.write_text(json.dumps(report, indent=1))
+    write_summary(out, json.dumps(report, indent=1))
     return report
 
 
@@ -710,7 +709,7 @@ def describe_result(r: dict[str, Any]) -> str:
 
 
 def write_summary(path: Path, text: str) -> Path:
-    """The lane's summary, written complete or not at all."""
+    """A summary, report or cache of the lane, written complete or not at all."""
     from harness.output.atomic import write_atomic
 
     return write_atomic(path, text, create_folder=True)
