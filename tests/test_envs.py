@@ -105,6 +105,8 @@ def test_os_environ_is_accepted_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VLLM_USE_FBGEMM", "1")
     assert envs.check_environ(os.environ) is os.environ
     assert envs.read_envs(os.environ).use_fbgemm and envs.read_envs().use_fbgemm
+    copy = dict(os.environ)  # equal to os.environ, and still the mapping that was given
+    assert envs.check_environ(copy) is copy
 
 
 @pytest.mark.parametrize(
