@@ -25,7 +25,9 @@ Where a figure comes from:
 
 Refreshing after a change: run the lane whose figures moved (its record in
 ``docs/records/`` changes), then ``python tools/readme.py --write``, and commit
-both. ``tox -e matrix`` runs the check; ``.ci/run`` checks the recorded blocks
+both. A new vLLM release line (``matrix/vllm/0.34.yaml``) adds its rows and
+columns by itself: run ``tox -e vllm-0.34`` and ``tox -e mutation-vllm-0.34``
+first (until then the regeneration names the missing record). ``tox -e matrix`` runs the check; ``.ci/run`` checks the recorded blocks
 again after the engine lanes have rewritten their records.
 """
 
@@ -45,8 +47,14 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "docs" / "records"
 #: The files whose marked blocks are regenerated.
 FILES = ("README.md", "docs/harness.md", "docs/vllm.md")
-#: The vLLM release lines whose lanes record figures, in the README's order.
-VLLM_LINES = ("0.20", "0.22", "0.33")
+#: The vLLM release lines whose lanes record figures: one per file in matrix/vllm/ (a new
+#: line's file adds its rows; its lanes must then record before the README regenerates).
+VLLM_LINES = tuple(
+    sorted(
+        (p.stem for p in (ROOT / "matrix" / "vllm").glob("*.yaml")),
+        key=lambda line: tuple(int(part) for part in line.split(".") if part.isdigit()),
+    )
+)
 
 MARKER = re.compile(r"<!-- gen:(?P<name>[A-Za-z0-9_.:-]+) -->(?P<body>.*?)<!-- /gen -->", re.S)
 
@@ -256,6 +264,12 @@ def _vllm_39129_example(arg: str) -> str:
         r["verdict"],
         "```",
     ])
+
+
+@generator("vllm-lines", "recorded")
+def _vllm_lines(arg: str) -> str:
+    """The release lines, as the findings' columns list them: ``0.20 / 0.22 / 0.33``."""
+    return " / ".join(VLLM_LINES)
 
 
 @generator("vllm-finding", "recorded")
