@@ -48,6 +48,7 @@ import concurrent.futures
 import dataclasses
 import datetime
 import functools
+import io
 import json
 import multiprocessing
 import os
@@ -55,6 +56,8 @@ import platform as host_platform
 import sys
 import time
 from pathlib import Path
+
+from harness.output.atomic import write_atomic, write_json_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -402,9 +405,8 @@ def measure(args) -> dict:
                   f"W4A4 {row['triton_W4A4_us']:.1f} W4A16 {row['triton_W4A16_us']:.1f} "
                   f"free {row['free_us']:.1f} ({row['free_config']}) [{row['seconds']:.0f} s]",
                   flush=True)
-            if out_json:
-                out_json.parent.mkdir(parents=True, exist_ok=True)
-                out_json.write_text(json.dumps(result, indent=1))
+            if out_json:  # after every row, complete or not at all (a crash keeps the last one)
+                write_json_atomic(out_json, result, create_folder=True)
         del layers, bf16, w4a16
         torch.cuda.empty_cache()
     return result
@@ -560,8 +562,10 @@ def plot(result: dict, path: Path) -> None:
     axes[1][0].legend(fontsize=7)
     fig.suptitle(f"{result['gpu']}, torch {result['torch']}, Triton {result['triton']} ({result['date']})")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=110)
     plt.close(fig)
+    write_atomic(path, image.getvalue(), create_folder=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -594,8 +598,7 @@ def main(argv: list[str] | None = None) -> int:
         result = measure(args)
         stem = args.out
     result["targets"] = targets(result)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    write_json_atomic(stem.with_suffix(".json"), result, create_folder=True)
     print_table(result)
     try:
         plot(result, stem.with_suffix(".png"))

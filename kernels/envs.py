@@ -21,13 +21,14 @@ import dataclasses
 import os
 from collections.abc import Mapping
 
-from kernels.errors import InvalidEnvironmentError
+from kernels.errors import InvalidEnvironmentError, quoted
 
 __all__ = [
     "BOOL_FALSE",
     "BOOL_TRUE",
     "SELECTION_VARIABLES",
     "NvFp4Envs",
+    "check_environ",
     "parse_bool",
     "read_envs",
 ]
@@ -66,10 +67,45 @@ def parse_bool(name: str, value: str | None) -> bool:
     if norm in BOOL_FALSE:
         return False
     raise InvalidEnvironmentError(
-        f"{name}={value!r} is not a boolean; accepted spellings: "
+        f"{name}={quoted(value)} is not a boolean; accepted spellings: "
         f"true: {', '.join(BOOL_TRUE)}; false: {', '.join(repr(v) for v in BOOL_FALSE)} "
         "(case-insensitive)"
     )
+
+
+def check_environ(environ: object) -> Mapping[str, str]:
+    """``environ`` itself when it is a mapping of ``str`` to ``str``.
+
+    Raises :class:`InvalidEnvironmentError` otherwise: for a value that is not
+    a mapping (a list of pairs, a string, ``None`` is the default and allowed
+    by the callers), a key that is not a ``str`` (``os.environb``'s bytes keys
+    would otherwise hide every variable), or a value that is not a ``str``
+    (``None`` does not unset a variable: leave the key out).
+    """
+    if environ is os.environ:
+        return os.environ
+    if not isinstance(environ, Mapping):
+        raise InvalidEnvironmentError(
+            f"environ must be a mapping of str to str (os.environ or a dict), "
+            f"got {type(environ).__name__} {quoted(environ)}"
+        )
+    for key, value in environ.items():
+        if not isinstance(key, str):
+            hint = (
+                ": pass os.environ, not os.environb (bytes keys would hide every variable)"
+                if isinstance(key, bytes)
+                else ""
+            )
+            raise InvalidEnvironmentError(
+                f"environ keys must be str, got {type(key).__name__} {quoted(key)}{hint}"
+            )
+        if not isinstance(value, str):
+            hint = " (to unset a variable, leave it out)" if value is None else ""
+            raise InvalidEnvironmentError(
+                f"environ[{quoted(key)}] must be a str, got {type(value).__name__} "
+                f"{quoted(value)}{hint}"
+            )
+    return environ
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,8 +130,13 @@ class NvFp4Envs:
 
 
 def read_envs(environ: Mapping[str, str] | None = None) -> NvFp4Envs:
-    """Build a snapshot from ``environ`` (default: ``os.environ``, read now)."""
-    env = os.environ if environ is None else environ
+    """Build a snapshot from ``environ`` (default: ``os.environ``, read now).
+
+    ``environ`` must be a mapping of ``str`` to ``str``, as ``os.environ`` is;
+    anything else is an :class:`InvalidEnvironmentError` naming what is wrong
+    (:func:`check_environ`), never a silently empty environment.
+    """
+    env = os.environ if environ is None else check_environ(environ)
     raw = tuple((k, env[k]) for k in SELECTION_VARIABLES if k in env)
     backend = env.get(VLLM_NVFP4_GEMM_BACKEND)
     if backend is not None:

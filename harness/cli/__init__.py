@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
 from collections.abc import Sequence
 
 from harness import TOOL
 from harness.errors import HarnessError, MatrixError
 
-__all__ = ["main"]
+__all__ = ["main", "run_subcommand"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,6 +48,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand (:func:`run_subcommand`) with interrupts and any output encoding handled.
+
+    SIGINT and SIGTERM end the command with one line on stderr and exit code
+    130 or 143 (:mod:`harness.cli._signals`); a file being written is left as
+    it was. Standard output and error get plain fallbacks for symbols they
+    cannot encode (:mod:`harness.cli._encoding`).
+    """
+    from harness.cli._encoding import plain_fallbacks
+    from harness.cli._signals import Terminated, signals_as_exceptions
+
+    plain_fallbacks()
+    try:
+        with signals_as_exceptions():
+            return run_subcommand(argv)
+    except KeyboardInterrupt:
+        return _interrupted(signal.SIGINT)
+    except Terminated as exc:
+        return _interrupted(exc.signum)
+
+
+def _interrupted(signum: int) -> int:
+    from harness.cli._output import discard_stdout
+    from harness.cli._signals import exit_code, signal_name
+
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()  # what was printed before the signal stays printed
+    except (OSError, ValueError):
+        discard_stdout()  # never a second error at the interpreter's exit
+    stream = sys.stderr
+    if stream is not None:
+        try:
+            stream.write(
+                f"nvfp4-matrix: interrupted by {signal_name(signum)}; "
+                "files being written were left as they were\n"
+            )
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    return exit_code(signum)
+
+
+def run_subcommand(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; the one place where errors become a line on stderr and exit 2.
 
     Each layer raises its own error type (:mod:`harness.errors`: a matrix
@@ -94,6 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+#: The longest error line printed whole (messages quote at most about 200 characters of a
+#: bad value; this bounds anything that did not).
+_MAX_LINE = 2000
+
+
 def _error(message: str) -> None:
     """One line on stderr (and nothing at all when stderr is closed too)."""
     stream = sys.stderr
@@ -101,6 +150,8 @@ def _error(message: str) -> None:
         return
     try:
         for line in message.splitlines() or [""]:
+            if len(line) > _MAX_LINE:  # whatever quoted a value too generously: not a flood
+                line = f"{line[: _MAX_LINE // 2]}... ({len(line)} characters)"
             stream.write(f"{TOOL}: error: {line}\n")
         stream.flush()
     except OSError:

@@ -5,8 +5,9 @@
   the command finishes with its own exit code (rich's default exits 1 on the
   spot, before the verdict is known).
 * :func:`write_output_file`: ``--write``/``-o``: writes a file the user named,
-  refusing a folder that does not exist (a typo must not create folders) with
-  an :class:`~harness.errors.OutputError`.
+  atomically (:mod:`harness.output.atomic`), refusing a folder that does not
+  exist (a typo must not create folders) or a target that is not a regular
+  file with an :class:`~harness.errors.OutputError`.
 * :func:`discard_stdout`: after a closed pipe or a full disk, points the
   standard output at the null device so the interpreter's last flush cannot
   fail again.
@@ -19,8 +20,6 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-
-from harness.errors import OutputError
 
 __all__ = ["PipeSafeConsole", "discard_stdout", "stdout_is_closed", "write_output_file"]
 
@@ -69,16 +68,8 @@ def stdout_is_closed() -> bool:
 
 
 def write_output_file(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path``; :class:`OutputError` (one line) when that cannot be done."""
-    target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist"
-        raise OutputError(f"cannot write {target}: the folder {folder} {what}")
-    if target.is_dir():
-        raise OutputError(f"cannot write {target}: it is a folder")
-    try:
-        target.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    return target
+    """Write ``text`` to ``path`` atomically; :class:`OutputError` (one line) when that cannot
+    be done (the previous file is then kept)."""
+    from harness.output.atomic import write_atomic
+
+    return write_atomic(path, text)

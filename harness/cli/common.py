@@ -14,6 +14,7 @@ from harness.errors import UsageError
 from harness.load import Matrix, load_matrix
 from harness.load.limits import DEFAULT_LIMITS
 from harness.load.problems import closest
+from kernels.errors import quoted
 
 if TYPE_CHECKING:
     from harness.evaluate.session import Session
@@ -111,7 +112,7 @@ def _bounded_int(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError(f"{quoted(text)} is not an integer") from None
     if value < least:
         raise argparse.ArgumentTypeError(f"{value} is less than {least}")
     return value
@@ -202,13 +203,13 @@ def parse_env(items: Sequence[str] | None, vocabulary: Vocabulary) -> dict[str, 
     for item in items or ():
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise UsageError(f"--env {item!r}: expected NAME=VALUE, e.g. VLLM_USE_FBGEMM=1")
+            raise UsageError(f"--env {quoted(item)}: expected NAME=VALUE, e.g. VLLM_USE_FBGEMM=1")
         if name not in vocabulary.inputs:
-            close = closest(name, vocabulary.inputs)
+            close = closest(name, vocabulary.inputs) if len(name) <= 200 else None
             hint = f"; did you mean {close}?" if close else ""
             what = "option" if name.startswith("-") else "selection variable"
             raise UsageError(
-                f"--env {name}: not a {what} this target reads{hint} "
+                f"--env {quoted(name)}: not a {what} this target reads{hint} "
                 f"(it reads: {', '.join(vocabulary.inputs)})"
             )
         if name in env:
@@ -226,6 +227,11 @@ def parse_packages(text: str | None, vocabulary: Vocabulary) -> tuple[str, ...] 
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UsageError(
-            f"--packages: unknown package {', '.join(unknown)} (known: {', '.join(known)})"
+            f"--packages: unknown package {', '.join(_bounded(n) for n in unknown)} (known: {', '.join(known)})"
         )
     return names
+
+
+def _bounded(name: str, limit: int = 200) -> str:
+    """A name from the command line, shortened to ``limit`` characters for a message."""
+    return name if len(name) <= limit else f"{name[:limit]}... ({len(name)} characters)"

@@ -27,6 +27,7 @@ from harness.cli.common import (
 )
 from harness.errors import UsageError
 from harness.load import unknown_name
+from kernels.errors import quoted
 
 __all__ = ["add_parser", "explain", "explain_command", "parse_mocks"]
 
@@ -221,7 +222,7 @@ def explain_command(args: argparse.Namespace) -> int:
     out.print(f"target   : {result['target']}", markup=False)
     out.print(f"layer    : {result['layer']}")
     env_text = (
-        " ".join(f"{k}={v!r}" for k, v in result["env"].items()) or "(no selection variable set)"
+        " ".join(f"{k}={quoted(v)}" for k, v in result["env"].items()) or "(no selection variable set)"
     )
     out.print(f"env      : {env_text}   [dim]from {result['env_source']}[/dim]")
     for backend, mock in result["mocks"].items():

@@ -14,6 +14,11 @@ __all__ = ["add_parser", "mutants_command"]
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mutants", help="prove the matrix catches known selection bugs")
     add_matrix_argument(p)
+    p.add_argument(
+        "--record",
+        metavar="FILE",
+        help="also write each mutant's run figures as JSON to FILE (for the README)",
+    )
     p.set_defaults(func=mutants_command)
 
 
@@ -30,8 +35,17 @@ def mutants_command(args: argparse.Namespace) -> int:
     for col in ("mutant", "what is broken", "mismatches", "first caught at", "rule", "verdict"):
         table.add_column(col, overflow="fold")
     survivors = 0
+    runs: dict[str, object] = {}
     for mutant in mutants:
         result = Session(matrix, target.mutant(mutant.name)).run()
+        if args.record:
+            from harness.output.record import run_record
+
+            files = [s.name for s in matrix.files]
+            covers = matrix.target.versions if matrix.target is not None else None
+            runs[mutant.name] = run_record(
+                result, files, target.name, target.version(), mutant.name, covers
+            )
         failures = result.failures
         first = failures[0] if failures else None
         caught = bool(failures)
@@ -45,6 +59,12 @@ def mutants_command(args: argparse.Namespace) -> int:
             "[green]caught[/]" if caught else "[bold red]SURVIVED[/]",
         )
     console().print(table)
+    if args.record:
+        from harness.output.record import RECORD_FORMAT, write_run_record
+
+        record = {"record": RECORD_FORMAT, "target": target.name, "version": target.version(),
+                  "mutants": runs}
+        print(f"record: {write_run_record(args.record, record)}")
     if survivors:
         print(f"{survivors} mutant(s) survived: the matrix misses a known bug class")
         return 1

@@ -34,6 +34,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-reports", action="store_true", help="write no report files")
     p.add_argument(
+        "--record",
+        metavar="FILE",
+        help="also write the run's figures as JSON to FILE (the lanes' docs/records/, "
+        "which tools/readme.py turns into the README's figures)",
+    )
+    p.add_argument(
         "--entry",
         metavar="NAME",
         default=None,
@@ -56,6 +62,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    """The run; it holds its reports folder throughout, so two runs never mix their reports."""
+    from harness.output.folder import hold_folder
+
+    if args.no_reports:
+        return _run(args)
+    with hold_folder(args.reports):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from harness.evaluate.table import selection_table
     from harness.output.junit import write_junit
     from harness.output.markdown import write_markdown
@@ -126,6 +142,12 @@ def run_command(args: argparse.Namespace) -> int:
         junit = write_junit(result, reports / "junit.xml")
         summary = write_markdown(result, table, reports / "summary.md", files, title)
         out.print(f"reports: {junit}, {summary}")
+    if args.record:
+        from harness.output.record import run_record, write_run_record
+
+        covers = matrix.target.versions if matrix.target is not None else None
+        record = run_record(result, files, target.name, target.version(), args.mutant, covers)
+        out.print(f"record : {write_run_record(args.record, record)}", markup=False)
     for line in result.stale_known:
         out.print(f"STALE {line}", markup=False, style="red")
     verdict = result.verdict()

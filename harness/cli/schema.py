@@ -40,12 +40,16 @@ def schema_command(args: argparse.Namespace) -> int:
         print(f"wrote {args.write}")
         return 0
     if args.check:
+        from harness.load.yamlsrc import UnreadableFile, read_bytes
+
+        # The loader's safe reader: a regular file within the size limit, never a FIFO that
+        # blocks or a device that never ends.
         try:
-            current = Path(args.check).read_text(encoding="utf-8")
+            current = read_bytes(Path(args.check)).decode("utf-8")
         except UnicodeDecodeError:
             raise UsageError(f"{args.check} is not a JSON schema (not UTF-8 text)") from None
-        except OSError as exc:
-            raise UsageError(f"cannot read {args.check}: {exc.strerror or exc}") from None
+        except UnreadableFile as exc:
+            raise UsageError(f"cannot read {args.check}: it {exc.reason}") from None
         if current == text:
             print(f"{args.check} is up to date")
             return 0

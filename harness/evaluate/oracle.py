@@ -20,6 +20,7 @@ from typing import Literal
 from harness.errors import MatrixError
 from harness.load import Matrix
 from harness.load.checks import no_precedence
+from harness.load.text import short_repr as quoted
 from harness.models import LayerSpec
 from harness.rules.precedence import Reader, Reading
 from kernels.platform import Platform, sm_label
@@ -126,7 +127,7 @@ class Oracle:
     ) -> Expected:
         reading = self.read(env, layer, platform)
         if reading.invalid:
-            values = ", ".join(f"{v}={env[v]!r}" for v in reading.invalid)
+            values = ", ".join(f"{v}={quoted(env[v])}" for v in reading.invalid)
             when = (
                 "every variable is validated before any rule runs"
                 if self.precedence.validation == "upfront"
@@ -201,13 +202,13 @@ class Oracle:
         if rule.value == "unset":
             raw = env.get(rule.variable)
             setting = (
-                f"{rule.variable} {'unset' if raw is None else f'= {raw!r}'} (the choice left "
+                f"{rule.variable} {'unset' if raw is None else f'= {quoted(raw)}'} (the choice left "
                 f"open){' for a weight-only layer' if rule.layers == 'weight-only' else ''}"
                 f" activates rule {rule.rule} ({location})"
             )
         else:
             setting = (
-                f"{rule.variable}={env[rule.variable]!r}"
+                f"{rule.variable}={quoted(env[rule.variable])}"
                 f"{' for a weight-only layer' if rule.layers == 'weight-only' else ''}"
                 f" activates rule {rule.rule} ({location})"
             )

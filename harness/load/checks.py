@@ -20,6 +20,7 @@ from harness.load.problems import unknown_name
 from harness.load.yamlsrc import PathKey, Source
 from harness.models import BACKENDS_TOKEN, CASES_GROUP, Sweep
 from harness.rules.precedence import Reader
+from kernels.errors import quoted
 
 if TYPE_CHECKING:
     from harness.load.matrix import Matrix
@@ -119,7 +120,7 @@ def check_references(matrix: Matrix, problems: list[Problem]) -> None:
                     problems.append(
                         src.problem(
                             path + ("names", value),
-                            f"{value!r} is not one of the rule's choices ({', '.join(rule.choices)})",
+                            f"{quoted(value)} is not one of the rule's choices ({', '.join(rule.choices)})",
                         )
                     )
             if rule.names is None and rule.choices is not None:
@@ -205,7 +206,7 @@ def check_references(matrix: Matrix, problems: list[Problem]) -> None:
                     problems.append(
                         src.problem(
                             path + ("cross", variable, j),
-                            f"unknown token {crossed!r} (the only token is {BACKENDS_TOKEN})",
+                            f"unknown token {quoted(crossed)} (the only token is {BACKENDS_TOKEN})",
                         )
                     )
         if sweep.mock_relevant and sweep.mock:

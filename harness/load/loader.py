@@ -20,6 +20,7 @@ from harness.load.checks import check_cell_count, check_references
 from harness.load.limits import current_limits
 from harness.load.matrix import Matrix
 from harness.load.problems import validate_file
+from harness.load.text import describe_char, escape_unsafe, unsafe_char
 from harness.load.yamlsrc import (
     PathKey,
     Source,
@@ -32,6 +33,7 @@ from harness.load.yamlsrc import (
     resolve_include,
 )
 from harness.models import MatrixFile
+from kernels.errors import quoted
 
 __all__ = ["DEFAULT_MATRIX_GLOB", "default_matrix_paths", "load_matrix"]
 
@@ -77,16 +79,13 @@ def load_matrix(paths: Sequence[str | Path] | str | Path) -> Matrix:
         path: Path, included_from: tuple[Source, PathKey, str] | None, root: Path
     ) -> None:
         if included_from is not None:
-            src, key, entry = included_from
-            if "\0" in entry:
-                problems.append(src.problem(key, f"included file {entry!r} holds a NUL character"))
-                return
+            src, key, entry = included_from  # (a NUL or other control character: refused by YAML)
             if not inside(path, root):
                 # Never opened: a matrix must not be a way to read other files of the machine.
                 problems.append(
                     src.problem(
                         key,
-                        f"included file {entry!r} is outside {root.resolve()}: an include must "
+                        f"included file {quoted(entry)} is outside {root.resolve()}: an include must "
                         "stay in the matrix's folder (the working directory, for a matrix in it)",
                     )
                 )
@@ -104,6 +103,18 @@ def load_matrix(paths: Sequence[str | Path] | str | Path) -> Matrix:
             return
         seen.add(resolved)
         name = display_path(path)
+        bad = unsafe_char(name)
+        if bad is not None:  # a name no report can hold (a control character, undecodable bytes)
+            problems.append(
+                Problem(
+                    escape_unsafe(name),
+                    None,
+                    "",
+                    f"the file name holds the character {describe_char(bad)}, which no report "
+                    "can hold: rename the file",
+                )
+            )
+            return
         try:
             source = parse_yaml(decode(read_bytes(path), name), path, name)
         except UnreadableFile as exc:
@@ -112,7 +123,7 @@ def load_matrix(paths: Sequence[str | Path] | str | Path) -> Matrix:
             else:
                 src, key, entry = included_from
                 problems.append(
-                    src.problem(key, f"included file {entry!r} {exc.reason} (looked for {display_path(path)})")
+                    src.problem(key, f"included file {quoted(entry)} {exc.reason} (looked for {display_path(path)})")
                 )
             return
         except MatrixError as exc:
@@ -169,7 +180,7 @@ def _merge(sources: list[Source], models: list[MatrixFile], problems: list[Probl
                     first = matrix.where(kind, key)
                     problems.append(
                         source.problem(
-                            (section, key), f"{kind} {key!r} is already defined at {first}"
+                            (section, key), f"{kind} {quoted(key)} is already defined at {first}"
                         )
                     )
                     continue
@@ -209,7 +220,7 @@ def _add_unique(
         first = matrix.where(kind, key)
         problems.append(
             source.problem(
-                path + ("id",), f"duplicate {kind} id {key!r} (first defined at {first})"
+                path + ("id",), f"duplicate {kind} id {quoted(key)} (first defined at {first})"
             )
         )
         return

@@ -17,7 +17,13 @@ from pydantic import BaseModel, ValidationError
 
 from harness.errors import Problem
 from harness.load.yamlsrc import PathKey, Source
-from harness.models import DISTRIBUTION_NAME_PATTERN, PRINTED_VERSION_PATTERN, MatrixFile
+from harness.models import (
+    DISTRIBUTION_NAME_PATTERN,
+    PRINTED_VERSION_PATTERN,
+    VERSION_PATTERN,
+    MatrixFile,
+)
+from kernels.errors import QUOTE_LIMIT, quoted
 
 __all__ = ["closest", "unknown_name", "validate_file"]
 
@@ -70,9 +76,8 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> PathKey:
     for index, part in enumerate(loc):
         if part == "[key]":  # pydantic's tag for "the key itself is invalid"
             continue
-        if isinstance(node, dict) and part in node:
-            # pydantic writes a key true/false as 1/0: keep the document's own key
-            key = next(k for k in node if k == part)
+        key = _document_key(node, part) if isinstance(node, dict) else _MISSING
+        if key is not _MISSING:
             node = node[key]
             path.append(key)
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
@@ -81,6 +86,29 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> PathKey:
         elif index == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict):
             path.append(part)
     return tuple(path)
+
+
+_MISSING: Any = object()
+
+
+def _document_key(node: dict[Any, Any], part: Any) -> Any:
+    """The key of ``node`` that pydantic's ``loc`` part stands for, or ``_MISSING``.
+
+    Pydantic writes a key true/false as 1/0, and a null or float key as its
+    ``str()`` (``'None'``, ``'1.5'``): keep the document's own key, so that the
+    problem is reported at that key's line.
+    """
+    for key in node:
+        if key == part and type(key) is type(part):
+            return key
+    for key in node:
+        if key == part:
+            return key
+    if isinstance(part, str):
+        for key in node:
+            if not isinstance(key, str) and str(key) == part:
+                return key
+    return _MISSING
 
 
 def _point_at_field(data: Any, path: PathKey, message: str) -> PathKey:
@@ -102,10 +130,10 @@ def _message(error: Any, path: PathKey) -> str:
         valid = _valid_keys(error["loc"][:-1])
         hint = ""
         if valid:
-            close = closest(str(path[-1]), valid)
+            close = closest(str(path[-1]), valid) if len(str(path[-1])) <= QUOTE_LIMIT else None
             hint = f"; did you mean {close!r}?" if close else ""
             hint += f" (valid keys: {', '.join(valid)})"
-        return f"unknown key {path[-1]!r}{hint}"
+        return f"unknown key {quoted(path[-1])}{hint}"
     if kind == "missing":
         return f"missing required key {error['loc'][-1]!r}"
     if kind == "literal_error" and not isinstance(value, bool):
@@ -145,7 +173,7 @@ def _message(error: Any, path: PathKey) -> str:
         return f"wrong type: expected {expected}, {got}{hint}"
     if kind == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern", "")
-        if pattern == r"^[0-9]+\.[0-9]+$":
+        if pattern == VERSION_PATTERN:
             return f'expected a version "major.minor" such as "10.0", got {_short(value)}'
         if pattern == PRINTED_VERSION_PATTERN:
             return (
@@ -172,6 +200,10 @@ def _message(error: Any, path: PathKey) -> str:
         if isinstance(value, bool):
             hint = " (YAML reads unquoted yes/no/on/off/true/false as booleans: quote the key)"
         return f"keys must be strings, got {_yaml_type(value)} {_short(value)}{hint}"
+    if kind in ("less_than_equal", "string_too_long"):
+        limit = error.get("ctx", {}).get("le", error.get("ctx", {}).get("max_length"))
+        what = "at most" if kind == "less_than_equal" else "at most this many characters:"
+        return f"must be {what} {limit} (a bound of the format), got {_short(value)}"
     if kind == "finite_number":
         return f"must be a finite number, got {_short(value)}"
     return f"{error['msg']} (got {_short(value)})"
@@ -283,6 +315,6 @@ def closest(name: str, known: Iterable[str]) -> str | None:
 
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
     known = list(known)
-    close = closest(name, known)
+    close = closest(name, known) if len(name) <= QUOTE_LIMIT else None
     hint = f"; did you mean {close!r}?" if close else ""
-    return f"unknown {kind} {name!r}{hint} (known: {', '.join(known) or 'none'})"
+    return f"unknown {kind} {quoted(name)}{hint} (known: {', '.join(known) or 'none'})"

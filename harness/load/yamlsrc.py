@@ -14,7 +14,9 @@ hand, so that:
 
 Merge keys (``<<``) are not supported: anchors and aliases are, within the
 bounds of :mod:`harness.load.limits` (depth, values after expansion, file
-size; a file that is not a regular file is never opened for reading).
+size; a file that is not a regular file is never opened for reading). The
+composition and the building are :mod:`harness.load.yamlnodes`; this module reads
+the file, refuses what YAML and an editor would read differently, and keeps the lines.
 """
 
 from __future__ import annotations
@@ -23,18 +25,19 @@ import dataclasses
 import os
 import re
 import stat
-import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.errors import MatrixError, Problem
-from harness.load.limits import Limits, current_limits
+from harness.load.limits import current_limits
+from harness.load.text import NONCHARACTERS, char_kind, describe_char
+from harness.load.yamlnodes import Builder, EditorLines, LimitExceeded, PathKey, compose, dotted
 
 __all__ = [
     "Location",
+    "PathKey",
     "Source",
     "UnreadableFile",
     "decode",
@@ -46,7 +49,6 @@ __all__ = [
     "read_bytes",
 ]
 
-PathKey = tuple[str | int, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,19 +71,6 @@ def display_path(path: Path) -> str:
         return str(resolved)
 
 
-def dotted(path: PathKey) -> str:
-    """``("profiles", "b200", "packages", 1)`` -> ``profiles.b200.packages[1]``."""
-    out = ""
-    for part in path:
-        if isinstance(part, bool):  # a YAML key written true/false/yes/no
-            out += f".{str(part).lower()}" if out else str(part).lower()
-        elif isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 @dataclasses.dataclass
 class Source:
     """One loaded YAML file: its data and the line of every key path."""
@@ -101,7 +90,7 @@ class Source:
         return self.lines.get((), 1)
 
     def problem(self, path: PathKey, message: str) -> Problem:
-        return Problem(self.name, self.line(path), dotted(path), message)
+        return Problem(self.name, self.line(path), dotted(path, self.data), message)
 
 
 class UnreadableFile(Exception):
@@ -200,31 +189,52 @@ def load_yaml(path: Path) -> Source:
     return parse_yaml(decode(data, name), path, name)
 
 
-#: What YAML allows in a file (YAML 1.1, the printable set): everything else is refused.
-_NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: What YAML allows in a file (YAML 1.1, the printable set), less the Unicode non-characters
+#: (which no report can hold, :mod:`harness.load.text`): everything else is refused.
+_NON_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+    f"|[{NONCHARACTERS}]"
+)
+
+
+#: Line breaks to YAML 1.1 that no editor shows as one (NEL, LINE and PARAGRAPH SEPARATOR).
+_YAML_ONLY_BREAK = re.compile("[\x85\u2028\u2029]")
 
 
 def parse_yaml(text: str, path: Path, name: str) -> Source:
     """Compose ``text`` into nodes (bounded depth and size) and build the data."""
     limits = current_limits()
+    editor = EditorLines(text)
     bad = _NON_PRINTABLE.search(text)
     if bad is not None:
-        line = text.count("\n", 0, bad.start()) + 1
         raise MatrixError(
             Problem(
                 name,
-                line,
+                editor.line(bad.start()),
                 "",
-                f"invalid YAML: the character U+{ord(bad.group()):04X} is not allowed in a YAML file",
+                f"invalid YAML: the character U+{ord(bad.group()):04X} is not allowed in a YAML "
+                f"file ({char_kind(bad.group())})",
+            )
+        )
+    split = _YAML_ONLY_BREAK.search(text)
+    if split is not None:
+        raise MatrixError(
+            Problem(
+                name,
+                editor.line(split.start()),
+                "",
+                f"the character {describe_char(split.group())} breaks the line for YAML 1.1 but "
+                "not in an editor: the file would not read as it shows (a comment would end "
+                "there, a quoted value would fold); remove it",
             )
         )
     try:
-        node = _compose(text, limits)
-    except _LimitExceeded as exc:
+        node = compose(text, limits, editor)
+    except LimitExceeded as exc:
         raise MatrixError(Problem(name, exc.line, "", exc.message)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else 1
+        line = editor.at(mark) if mark is not None else 1
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         context = getattr(exc, "context", None)
         detail = f"{context}, {what}" if context else what
@@ -232,243 +242,14 @@ def parse_yaml(text: str, path: Path, name: str) -> Source:
     lines: dict[PathKey, int] = {(): 1}
     if node is None:
         return Source(path, name, None, lines)
-    builder = _Builder(name, lines, limits)
+    builder = Builder(name, lines, limits, editor)
     try:
         data = builder.build(node, ())
-    except _LimitExceeded as exc:
+    except LimitExceeded as exc:
         raise MatrixError(Problem(name, exc.line, exc.key, exc.message)) from None
     if builder.problems:
         raise MatrixError(builder.problems)
     return Source(path, name, data, lines)
-
-
-def _mark(mark: object) -> yaml.error.Mark | None:
-    """An event's mark as the node constructors take it (the C parser's marks have the same
-    fields as the pure-Python ones)."""
-    return typing.cast("yaml.error.Mark | None", mark)
-
-
-class _LimitExceeded(Exception):
-    def __init__(self, line: int, message: str, key: str = "") -> None:
-        super().__init__(message)
-        self.line = line
-        self.message = message
-        self.key = key
-
-
-#: libyaml's parser when PyYAML was built with it (about ten times faster), else PyYAML's own.
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _compose(text: str, limits: Limits) -> Node | None:
-    """The single document of ``text`` as a node graph, composed without recursion.
-
-    PyYAML's composer recurses once per nesting level; this one keeps its own
-    stack, refuses a document nested deeper than ``limits.max_depth`` or
-    holding more than ``limits.max_nodes`` nodes at the line where it happens,
-    and never expands an alias (the builder does, within its own budget).
-    """
-    loader = _Loader(text)
-    try:
-        loader.get_event()  # StreamStart
-        if loader.check_event(yaml.StreamEndEvent):
-            return None
-        loader.get_event()  # DocumentStart
-        anchors: dict[str, Node] = {}
-        stack: list[Node] = []  # open collections
-        keys: list[Node | None] = []  # mappings: the key waiting for its value
-        root: Node | None = None
-        count = 0
-        while True:
-            event = loader.get_event()
-            line = event.start_mark.line + 1
-            node: Node | None = None
-            if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-                node = stack.pop()
-                keys.pop()
-                node.end_mark = event.end_mark
-                if not stack:
-                    root = node
-                    break
-                _attach(stack[-1], keys, node)
-                continue
-            if isinstance(event, yaml.AliasEvent):
-                if event.anchor not in anchors:
-                    raise yaml.composer.ComposerError(
-                        None, None, f"found undefined alias {event.anchor!r}", _mark(event.start_mark)
-                    )
-                node = _Alias(anchors[event.anchor], event.start_mark, event.end_mark)
-            else:
-                count += 1
-                if count > limits.max_nodes:
-                    raise _LimitExceeded(line, f"more than {limits.max_nodes} values in one file")
-                tag = event.tag
-                if isinstance(event, yaml.ScalarEvent):
-                    if tag is None or tag == "!":
-                        tag = loader.resolve(ScalarNode, event.value, event.implicit)
-                    node = ScalarNode(
-                        tag, event.value, _mark(event.start_mark), _mark(event.end_mark),
-                        style=event.style,
-                    )
-                else:
-                    if len(stack) >= limits.max_depth:
-                        raise _LimitExceeded(line, f"nested more than {limits.max_depth} levels deep")
-                    kind = SequenceNode if isinstance(event, yaml.SequenceStartEvent) else MappingNode
-                    if tag is None or tag == "!":
-                        tag = loader.resolve(kind, None, event.implicit)
-                    node = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
-                if event.anchor is not None:
-                    anchors[event.anchor] = node  # a later anchor of the same name wins
-                if isinstance(node, (SequenceNode, MappingNode)):
-                    stack.append(node)
-                    keys.append(None)
-                    continue
-            if not stack:
-                root = node
-                break
-            _attach(stack[-1], keys, node)
-        loader.get_event()  # DocumentEnd
-        if not loader.check_event(yaml.StreamEndEvent):
-            event = loader.get_event()
-            raise yaml.composer.ComposerError(
-                "expected a single document in the stream",
-                None,
-                "but found another document",
-                event.start_mark,
-            )
-        return root
-    finally:
-        loader.dispose()
-
-
-class _Alias(Node):
-    """A use of an anchored node: the node itself, and where the alias was written."""
-
-    id = "alias"
-
-    def __init__(self, target: Node, start_mark: Any, end_mark: Any) -> None:
-        super().__init__(target.tag, None, start_mark, end_mark)
-        self.target = target
-
-
-def _attach(parent: Node, keys: list[Node | None], node: Node) -> None:
-    if isinstance(parent, SequenceNode):
-        parent.value.append(node)
-    elif keys[-1] is None:
-        keys[-1] = node
-    else:
-        parent.value.append((keys[-1], node))
-        keys[-1] = None
-
-
-_MAP_TAG = "tag:yaml.org,2002:map"
-_SEQ_TAG = "tag:yaml.org,2002:seq"
-
-
-class _Builder:
-    """Nodes -> plain data, recording lines; aliases are expanded within the node budget."""
-
-    def __init__(self, name: str, lines: dict[PathKey, int], limits: Limits) -> None:
-        self.name = name
-        self.lines = lines
-        self.limits = limits
-        self.problems: list[Problem] = []
-        self.constructor = yaml.SafeLoader("")  # only its scalar constructors are used
-        self.built = 0
-        self.open: set[int] = set()  # ids of the collections being built (alias cycles)
-
-    def build(self, node: Node, path: PathKey) -> Any:
-        self.built += 1
-        # where this value is used: an alias's own line, not its anchor's
-        line = node.start_mark.line + 1
-        if isinstance(node, _Alias):
-            node = node.target
-        if self.built > self.limits.max_nodes:
-            raise _LimitExceeded(
-                line,
-                f"expands to more than {self.limits.max_nodes} values "
-                "(YAML aliases repeat the node they refer to: an alias bomb?)",
-                dotted(path),
-            )
-        if len(path) > self.limits.max_depth:
-            raise _LimitExceeded(
-                line, f"nested more than {self.limits.max_depth} levels deep", dotted(path)
-            )
-        if isinstance(node, (MappingNode, SequenceNode)):
-            if id(node) in self.open:
-                raise _LimitExceeded(
-                    line,
-                    "a YAML alias refers to the node that contains it "
-                    f"(anchored at line {node.start_mark.line + 1})",
-                    dotted(path),
-                )
-            self.open.add(id(node))
-            try:
-                return self._collection(node, path)
-            finally:
-                self.open.discard(id(node))
-        return self._scalar(node, path)
-
-    def _collection(self, node: Node, path: PathKey) -> Any:
-        expected = _MAP_TAG if isinstance(node, MappingNode) else _SEQ_TAG
-        if node.tag != expected:
-            self.problems.append(
-                Problem(
-                    self.name,
-                    node.start_mark.line + 1,
-                    dotted(path),
-                    f"invalid YAML: the tag {node.tag!r} is not supported (plain mappings and lists only)",
-                )
-            )
-            return None
-        if isinstance(node, MappingNode):
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                line = key_node.start_mark.line + 1
-                if isinstance(key_node, _Alias):
-                    key_node = key_node.target
-                if not isinstance(key_node, ScalarNode):
-                    self.problems.append(
-                        Problem(self.name, line, dotted(path), "mapping keys must be plain scalars")
-                    )
-                    continue
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    self.problems.append(
-                        Problem(
-                            self.name, line, dotted(path), "YAML merge keys (<<) are not supported"
-                        )
-                    )
-                    continue
-                key = self._scalar(key_node, path)
-                if key in out:
-                    first = self.lines[path + (key,)]
-                    self.problems.append(
-                        Problem(
-                            self.name,
-                            line,
-                            dotted(path + (key,)),
-                            f"duplicate key {key!r} (first defined at line {first})",
-                        )
-                    )
-                    continue
-                self.lines[path + (key,)] = line
-                out[key] = self.build(value_node, path + (key,))
-            return out
-        items = []
-        for index, item in enumerate(node.value):
-            self.lines[path + (index,)] = item.start_mark.line + 1
-            items.append(self.build(item, path + (index,)))
-        return items
-
-    def _scalar(self, node: Node, path: PathKey) -> Any:
-        try:
-            return self.constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:  # e.g. a tag the safe loader does not know
-            what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            self.problems.append(
-                Problem(self.name, node.start_mark.line + 1, dotted(path), f"invalid YAML: {what}")
-            )
-            return None
 
 
 def resolve_include(base: Path, entry: str) -> Path:

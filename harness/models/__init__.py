@@ -21,6 +21,7 @@ from harness.models.common import (
     PACKAGE_PATTERN,
     SCHEMA_VERSION,
     SELECTION_INPUT_PATTERN,
+    VERSION_PATTERN,
     parse_version,
 )
 from harness.models.file import KnownFailure, MatrixFile, TargetSpec, interpreter_switched_on
@@ -41,6 +42,7 @@ __all__ = [
     "PRINTED_VERSION_PATTERN",
     "SCHEMA_VERSION",
     "SELECTION_INPUT_PATTERN",
+    "VERSION_PATTERN",
     "AutoRule",
     "BooleanSpellings",
     "BackendSpec",

@@ -6,7 +6,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from harness.models.common import ActDtype, KernelClassName, PackageName, Strict, VersionStr
+from harness.models.common import (
+    MAX_FAMILY,
+    MAX_FEATURES,
+    MAX_K_MULTIPLE,
+    ActDtype,
+    KernelClassName,
+    PackageName,
+    Strict,
+    VersionStr,
+)
 
 __all__ = ["BackendSpec", "Implements", "LayerSpec", "SupportRule"]
 
@@ -17,10 +26,10 @@ __all__ = ["BackendSpec", "Implements", "LayerSpec", "SupportRule"]
 class LayerSpec(Strict):
     """One NVFP4 linear layer shape (:class:`kernels.linear.NvFp4LinearConfig`)."""
 
-    in_features: int = Field(gt=0, description="K")
-    out_features: int = Field(gt=0, description="N")
+    in_features: int = Field(gt=0, le=MAX_FEATURES, description="K")
+    out_features: int = Field(gt=0, le=MAX_FEATURES, description="N")
     act_dtype: ActDtype = "bfloat16"
-    weight_only: bool = Field(False, description="W4A16 checkpoint (no static input scale)")
+    weight_only: bool = Field(default=False, description="W4A16 checkpoint (no static input scale)")
     has_bias: bool = False
 
 
@@ -36,7 +45,7 @@ class SupportRule(Strict):
     """
 
     device: Literal["cuda", "cpu", "any"]
-    families: list[Annotated[int, Field(ge=0)]] | None = Field(
+    families: list[Annotated[int, Field(ge=0, le=MAX_FAMILY)]] | None = Field(
         None, description="exact capability majors"
     )
     min_capability: VersionStr | None = None
@@ -76,7 +85,9 @@ class Implements(Strict):
 
     act_dtypes: list[ActDtype]
     weight_only: bool = Field(False, description="supports W4A16 checkpoints")
-    k_multiple: int = Field(16, gt=0, description="in_features must be a multiple of this")
+    k_multiple: int = Field(
+        16, gt=0, le=MAX_K_MULTIPLE, description="in_features must be a multiple of this"
+    )
 
 
 class BackendSpec(Strict):

@@ -10,9 +10,15 @@ __all__ = [
     "BACKENDS_TOKEN",
     "CASES_GROUP",
     "DISTRIBUTION_NAME_PATTERN",
+    "MAX_FAMILY",
+    "MAX_FEATURES",
+    "MAX_K_MULTIPLE",
+    "MAX_MEMORY_GIB",
+    "MAX_SHARDS",
     "PACKAGE_PATTERN",
     "SCHEMA_VERSION",
     "SELECTION_INPUT_PATTERN",
+    "VERSION_PATTERN",
     "ActDtype",
     "CandidateStatus",
     "DistributionName",
@@ -32,9 +38,24 @@ BACKENDS_TOKEN = "$BACKENDS"
 #: The group of the golden cases (so no sweep may take this id).
 CASES_GROUP = "cases"
 
+# Every count and size in the format has an upper bound: a typo (or a pull request) cannot
+# turn into a pipeline with 10**400 parallel jobs or a number that no code can convert.
+#: Buildkite parallelism of one profile's real-hardware suite.
+MAX_SHARDS = 256
+#: A layer's in_features (K) and out_features (N).
+MAX_FEATURES = 1 << 20
+#: A backend's in_features multiple.
+MAX_K_MULTIPLE = 4096
+#: A capability major (``families``).
+MAX_FAMILY = 99
+#: A profile's device memory, in GiB.
+MAX_MEMORY_GIB = 1 << 20
+
+#: ``"major.minor"``, each part at most four digits (a bound of the format, like every count).
+VERSION_PATTERN = r"^[0-9]{1,4}\.[0-9]{1,4}$"
 VersionStr = Annotated[
     str,
-    StringConstraints(pattern=r"^[0-9]+\.[0-9]+$"),
+    StringConstraints(pattern=VERSION_PATTERN),
     Field(description='"major.minor", quoted (YAML reads 10.10 as the float 10.1)'),
 ]
 Ident = Annotated[

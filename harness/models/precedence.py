@@ -170,15 +170,15 @@ class ErrorTemplates(Strict):
         "{variable}={value} was requested but no '{value}' kernel exists for NVFP4 layers"
     )
     also_tried: str | None = Field(
-        None,
+        default=None,
         description="appended to a forced error when earlier forced backends failed too; "
         "{tried} is '<kernel>: <reason>' for each, joined by '; '",
     )
     invalid_env_type: str | None = Field(
-        None, description="exception class of an invalid environment value (a ValueError)"
+        default=None, description="exception class of an invalid environment value (a ValueError)"
     )
     no_kernel_type: str | None = Field(
-        None, description="exception class raised when no kernel can be selected (a ValueError)"
+        default=None, description="exception class raised when no kernel can be selected (a ValueError)"
     )
 
 

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, PrivateAttr, StringConstraints, model_validator
 
 from harness.models.common import (
+    MAX_MEMORY_GIB,
+    MAX_SHARDS,
     DistributionName,
     PackageName,
     Strict,
@@ -17,7 +19,7 @@ from harness.models.common import (
 )
 from kernels.platform import Platform, sm_label
 
-__all__ = ["PRINTED_VERSION_PATTERN", "GpuProfile", "RealTests"]
+__all__ = ["MAX_PRINTED_VERSION", "PRINTED_VERSION_PATTERN", "GpuProfile", "RealTests"]
 
 
 
@@ -39,13 +41,15 @@ class RealTests(Strict):
 #: A version as the machine prints it (``torch.__version__``, a distribution's
 #: version): ``"2.9.1+cu128"``, ``"2.10.0.dev20251208+cu130"``, ``"3.6.0+git5261b273"``,
 #: or only ``"major.minor"``.
+#: The longest printed version the format accepts (a bound, like every count).
+MAX_PRINTED_VERSION = 64
 PRINTED_VERSION_PATTERN = (
     r"^[0-9]+\.[0-9]+(\.[0-9]+)?((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?"
     r"(\+[0-9A-Za-z]+(\.[0-9A-Za-z]+)*)?$"
 )
 PrintedVersion = Annotated[
     str,
-    StringConstraints(pattern=PRINTED_VERSION_PATTERN),
+    StringConstraints(pattern=PRINTED_VERSION_PATTERN, max_length=MAX_PRINTED_VERSION),
     Field(
         description='as the machine prints it, e.g. "2.9.1+cu128", "3.6.0+git5261b273", '
         'or "major.minor"; quoted'
@@ -78,6 +82,7 @@ class GpuProfile(Strict):
     memory_gib: float | None = Field(
         None,
         ge=0,
+        le=MAX_MEMORY_GIB,
         allow_inf_nan=False,
         description="device memory as torch reports it (total_memory / 2**30), to a tenth of a GiB",
     )
@@ -105,6 +110,7 @@ class GpuProfile(Strict):
     shards: int = Field(
         1,
         ge=1,
+        le=MAX_SHARDS,
         description="parallel jobs for this profile's real-hardware suite (Buildkite parallelism)",
     )
     supported: list[str] = Field(

@@ -41,6 +41,11 @@ class Checkout:
     def reports(self, name: str) -> Path:
         return self.root / "reports" / name
 
+    @property
+    def records(self) -> Path:
+        """The committed figures of each lane's last complete run (``tools/readme.py``)."""
+        return self.root / "docs" / "records"
+
 
 def checkout(start: Path | None = None) -> Checkout:
     """The checkout holding ``start`` (default: the working directory)."""

@@ -22,6 +22,7 @@ from typing import Any
 
 from harness.mutation.config import LaneError
 from harness.mutation.mutants import Mutant, shard
+from harness.output.atomic import write_atomic
 
 __all__ = [
     "KILLED_BY_MATRIX",
@@ -126,7 +127,7 @@ def write_shard_report(out: Path, label: str, mutants: Sequence[Mutant], started
                        **extra: Any) -> dict[str, Any]:
     report = {"shard": label, "mutants": len(mutants), "seconds": round(time.monotonic() - started, 1),
               "baseline_seconds": round(baseline, 2), "results": results, **extra}
-    out.write_text(json.dumps(report, indent=1))
+    write_atomic(out, json.dumps(report, indent=1), create_folder=True)
     return report
 
 

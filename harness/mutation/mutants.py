@@ -20,6 +20,7 @@ from typing import Any
 
 from harness.mutation import units
 from harness.mutation.config import LaneError
+from harness.output.atomic import write_atomic
 
 __all__ = [
     "Mutant",
@@ -155,8 +156,7 @@ def generate(config: dict[str, Any], root: Path, jobs: int = 1) -> list[Mutant]:
         out = [m for part in parts for m in part]
     out.sort(key=lambda m: (modules.index(m.file), m.line, m.operator, m.occurrence))
     out = number_twins(out)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps([dataclasses.asdict(m) for m in out]))
+    write_atomic(cache, json.dumps([dataclasses.asdict(m) for m in out]), create_folder=True)
     return out
 
 

@@ -55,7 +55,8 @@ from harness.mutation.kill import (
     write_shard_report,
 )
 from harness.mutation.mutants import Mutant, generate, mutant_from, parse_shard, shard
-from harness.mutation.score import markdown, score, summary_text
+from harness.mutation.score import markdown, score, summary_text, write_record
+from harness.output.atomic import write_atomic
 
 __all__ = ["main", "matrix_stage", "tests_stage"]
 
@@ -260,8 +261,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = [r for rep in parts for r in rep["results"]]
     s = score(results, equivalents, complete)
     text = summary_text(s, label, time.monotonic() - started)
-    (reports / "summary.md").write_text(markdown(s, results, label))
+    write_atomic(reports / "summary.md", markdown(s, results, label), create_folder=True)
     print(text)
+    if complete:  # the README's figures come from the last complete run (tools/readme.py)
+        import importlib.metadata
+        import platform
+
+        import torch
+
+        ci_index, ci_count = parse_shard(config["mutation"]["ci_shard"])
+        facts = {
+            "cosmic-ray": importlib.metadata.version("cosmic-ray"),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "ci_shard": {"shard": config["mutation"]["ci_shard"],
+                         "mutants": len(shard(mutants, ci_index, ci_count))},
+        }
+        print(f"record: {write_record(here.records, 'mutation', s, **facts)}")
     return 0 if s.ok else 1
 
 

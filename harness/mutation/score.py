@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from harness.mutation.equivalents import Equivalent
 from harness.mutation.mutants import Mutant, mutant_from
 
-__all__ = ["Score", "describe_result", "markdown", "score", "summary_text"]
+__all__ = ["Score", "describe_result", "markdown", "score", "summary_text", "write_record"]
 
 
 @dataclasses.dataclass
@@ -128,3 +129,15 @@ def markdown(s: Score, results: Sequence[dict[str, Any]], shards: str, *,
         out += ["## Killed by the unit tests only", ""]
         out += [f"- `{describe_result(r)}`: {r['detail']}" for r in tests] + [""]
     return "\n".join(out)
+
+
+def write_record(records: Path, name: str, s: Score, **facts: Any) -> Path:
+    """The lane's figures, for the README (no time: the same run writes the same bytes)."""
+    from harness.output.atomic import write_json_atomic
+
+    record = {
+        "record": 1, "lane": name, **facts, "mutants": s.total, "equivalent": len(s.equivalent),
+        "counted": s.counted, "killed_by_matrix": s.by_matrix, "killed_by_tests": s.by_tests,
+        "accepted": len(s.accepted), "survivors": len(s.survivors),
+    }
+    return write_json_atomic(records / f"{name}.json", record, create_folder=True)

@@ -65,8 +65,9 @@ from harness.mutation.kill import (
     write_shard_report,
 )
 from harness.mutation.mutants import Mutant, mutant_from, number_twins, source_mutants
-from harness.mutation.score import markdown, score, summary_text
+from harness.mutation.score import markdown, score, summary_text, write_record
 from harness.mutation.units import in_scope
+from harness.output.atomic import write_atomic
 
 __all__ = ["main"]
 
@@ -389,9 +390,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     extra, regressions_ok = regression_lines(named)
     md = markdown(s, results, label, title=title, tests_stage=False)
     md += "\n".join(["## Real regressions", ""] + [f"- {x}" for x in extra]) + "\n"
-    (reports / "summary.md").write_text(md)
+    write_atomic(reports / "summary.md", md, create_folder=True)
     print(text)
     print("\n".join(f"  {x}" for x in extra))
+    if complete:  # the README's figures come from the last complete run (tools/readme.py)
+        record = write_record(
+            here.records, f"mutation-vllm-{line}", s, vllm=_version("vllm"),
+            regressions={n["name"]: n["verdict"] for n in named},
+        )
+        print(f"record: {record}")
     return 0 if s.ok and regressions_ok else 1
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness import TOOL
 from harness.evaluate.session import RunResult
+from harness.output.atomic import write_atomic
 
 __all__ = ["write_junit"]
 
@@ -40,6 +41,5 @@ def write_junit(result: RunResult, path: Path, suite: str = TOOL) -> Path:
                 case, "failure", message=r.problems[0][:500], type="CellMismatch"
             )
             failure.text = r.report()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
-    return path
+    # Written complete or not at all: an interrupted or failed write keeps the previous report.
+    return write_atomic(path, ET.tostring(root, encoding="utf-8", xml_declaration=True), True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.evaluate.session import RunResult
 from harness.evaluate.table import SelectionTable
+from harness.output.atomic import write_atomic
 from harness.output.table import table_rows_text
 
 __all__ = ["MAX_FAILURE_ROWS", "markdown_table", "write_markdown"]
@@ -107,6 +108,4 @@ def write_markdown(
         )
     )
     out.append("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(out), encoding="utf-8")
-    return path
+    return write_atomic(path, "\n".join(out), create_folder=True)

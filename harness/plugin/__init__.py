@@ -86,15 +86,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(ExpectedSkips(config, profile), EXPECTED_SKIPS_PLUGIN)
     reports = config.getoption("nvfp4_reports")
-    if reports:
+    if reports and not hasattr(config, "workerinput"):  # the xdist controller writes them
         folder = Path(reports)
-        if hasattr(config.option, "xmlpath") and config.option.xmlpath is None:
-            config.option.xmlpath = str(folder / "junit.xml")
         from harness.plugin.summary import SessionSummary
 
-        config.pluginmanager.register(
-            SessionSummary(config, folder, profile), f"{TOOL}-summary"
-        )
+        summary = SessionSummary(config, folder, profile)
+        if hasattr(config.option, "xmlpath") and config.option.xmlpath is None:
+            # pytest writes its JUnit report in place: it goes to a private name, and the
+            # summary moves it over junit.xml once complete (the previous one kept until then)
+            config.option.xmlpath = str(summary.junit_partial)
+        config.pluginmanager.register(summary, f"{TOOL}-summary")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

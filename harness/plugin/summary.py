@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import pytest
@@ -15,9 +17,19 @@ class SessionSummary:
     """Writes ``summary.md``: verdict, failures first, then the expected-skip check and the skips."""
 
     def __init__(self, config: pytest.Config, folder: Path, profile: str | None) -> None:
+        from harness.errors import OutputError
+        from harness.output.folder import hold_folder
+
         self.config = config
         self.folder = folder
         self.profile = profile
+        # The folder is this session's until pytest ends (two sessions never mix reports).
+        self._held = contextlib.ExitStack()
+        try:
+            self._held.enter_context(hold_folder(folder, option="--nvfp4-reports"))
+        except OutputError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.junit_partial = folder / f".junit.xml.{os.getpid()}.partial"
         self.outcomes: dict[str, int] = {}
         self.failures: list[tuple[str, str]] = []
         self.skips: list[tuple[str, str]] = []
@@ -40,9 +52,12 @@ class SessionSummary:
 
     @pytest.hookimpl(trylast=True)  # after the expected-skip check has set the exit status
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from harness.output.atomic import write_atomic
         from harness.output.markdown import markdown_table
 
         status = int(session.exitstatus)
+        if status == pytest.ExitCode.INTERRUPTED:
+            return  # an interrupted session replaces no report: the previous ones are kept
         where = f" on profile `{self.profile}`" if self.profile else ""
         counts = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "no test ran"
         out = [
@@ -69,5 +84,11 @@ class SessionSummary:
             out += [f"### Skips ({len(self.skips)})", ""]
             rows = [[f"`{n}`", r] for n, r in self.skips[:200]]
             out += [markdown_table(["test", "reason"], rows), ""]
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "summary.md").write_text("\n".join(out), encoding="utf-8")
+        write_atomic(self.folder / "summary.md", "\n".join(out), create_folder=True)
+        if self.junit_partial.is_file():  # written by pytest's junitxml plugin, before this hook
+            os.replace(self.junit_partial, self.folder / "junit.xml")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        with contextlib.suppress(OSError):
+            self.junit_partial.unlink()  # an interrupted session's partial report
+        self._held.close()

@@ -162,6 +162,8 @@ class NvFp4LinearKernel(abc.ABC):
             )
         if not isinstance(x, torch.Tensor):
             raise FormatError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        fmt.check_materialized(x, "x")
+        fmt.check_materialized(x, "x")
         if x.layout != torch.strided:
             raise FormatError(f"x must be a dense (strided) tensor, got layout {x.layout}")
         if x.dim() < 1 or x.shape[-1] != layer.in_features:

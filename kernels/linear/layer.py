@@ -58,6 +58,8 @@ class NvFp4LinearLayer:
     processed_by: str | None = None
 
     def __post_init__(self) -> None:
+        fmt.check_materialized(self.weight, "weight")
+        fmt.check_materialized(self.weight_scale, "weight_scale")
         if self.weight.dtype != torch.uint8 or self.weight.dim() != 2:
             raise FormatError(
                 f"weight must be 2-D torch.uint8 [N, K // 2], got {self.weight.dtype} "
@@ -231,16 +233,17 @@ class NvFp4LinearLayer:
             )
         if not weight.is_floating_point():
             raise FormatError(f"weight must be a float tensor, got {weight.dtype}")
+        fmt.check_materialized(weight, "weight")
         amax = weight.detach().abs().max().float().cpu()
         if not torch.isfinite(amax):
             raise FormatError("weight holds NaN or inf: it has no finite amax to scale by")
         w_gs = (
             torch.tensor(ZERO_TENSOR_GLOBAL_SCALE, dtype=torch.float32)
             if float(amax) == 0.0
-            else fmt.global_scale_from_amax(amax)
+            else fmt.global_scale_from_amax(amax, "the weight's amax")
         )
         packed, scale = fmt.quantize(weight.detach(), w_gs.to(weight.device))
-        in_gs = None if input_amax is None else fmt.global_scale_from_amax(input_amax)
+        in_gs = None if input_amax is None else fmt.global_scale_from_amax(input_amax, "input_amax")
         return cls(
             weight=packed,
             weight_scale=scale,
@@ -271,6 +274,7 @@ def check_bias(bias: object, n: int, device: torch.device) -> None:
     """
     if not isinstance(bias, torch.Tensor):
         raise FormatError(f"bias must be a torch.Tensor, got {type(bias).__name__}")
+    fmt.check_materialized(bias, "bias")
     if bias.layout != torch.strided:
         raise FormatError(f"bias must be a dense (strided) tensor, got layout {bias.layout}")
     if tuple(bias.shape) != (n,):

@@ -7,6 +7,7 @@ emulation last. Nothing else keeps a second list.
 
 from __future__ import annotations
 
+from kernels.errors import quoted
 from kernels.linear.base import NvFp4LinearKernel
 from kernels.linear.cublaslt import CublasLtNvFp4LinearKernel
 from kernels.linear.emulation import EmulationNvFp4LinearKernel
@@ -38,7 +39,7 @@ def backend_class(name: str) -> type[NvFp4LinearKernel]:
         return NVFP4_BACKENDS[name]
     except KeyError:
         raise ValueError(
-            f"unknown NVFP4 backend {name!r}; valid choices: {', '.join(NVFP4_BACKENDS)}"
+            f"unknown NVFP4 backend {quoted(name)}; valid choices: {', '.join(NVFP4_BACKENDS)}"
         ) from None
 
 

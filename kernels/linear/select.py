@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from kernels import envs as env_vars
 from kernels.envs import NvFp4Envs, read_envs
-from kernels.errors import InvalidEnvironmentError, KernelSelectionError
+from kernels.errors import InvalidEnvironmentError, KernelSelectionError, quoted
 from kernels.linear.base import NvFp4LinearKernel
 from kernels.linear.config import NvFp4LinearConfig
 from kernels.linear.decision import CandidateVerdict, SelectionDecision
@@ -181,7 +181,7 @@ def decide(
     table = NVFP4_BACKENDS if backends is None else backends
     if envs.gemm_backend is not None and envs.gemm_backend not in table:
         raise InvalidEnvironmentError(
-            f"Unknown {env_vars.VLLM_NVFP4_GEMM_BACKEND}={envs.gemm_backend!r}. "
+            f"Unknown {env_vars.VLLM_NVFP4_GEMM_BACKEND}={quoted(envs.gemm_backend)}. "
             f"Valid choices: {', '.join(table)}"
         )
     context = dict(platform=platform.describe(), layer=config.describe())

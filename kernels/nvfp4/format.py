@@ -37,8 +37,8 @@ Non-finite inputs (documented behaviour, tested):
 * a block (or tensor) of zeros has block scale 0 and codes 0.
 
 Invalid arguments (K not a multiple of 16, wrong dtypes, a non-finite or
-non-positive global scale) raise :class:`~kernels.errors.FormatError` before any
-work is done.
+non-positive global scale, a meta tensor that holds no data) raise
+:class:`~kernels.errors.FormatError` before any work is done.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ __all__ = [
     "E2M1_MAX",
     "E4M3_MAX",
     "FP4_DTYPE_BYTES",
+    "MIN_AMAX",
     "check_global_scale",
+    "check_materialized",
     "decode_scale_reciprocal",
     "dequantize",
     "dequantize_raw",
@@ -84,6 +86,25 @@ _BOUNDARIES = (0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0)
 _TIE_ROUNDS_UP = tuple((i + 1) % 2 == 0 for i in range(len(_BOUNDARIES)))
 
 _FLOAT_INPUTS = (torch.float32, torch.float16, torch.bfloat16)
+
+#: The smallest amax with a finite float32 global scale ``448 * 6 / amax`` (about 7.9e-36):
+#: a tensor whose largest magnitude is below it cannot be scaled into NVFP4's range.
+MIN_AMAX = E4M3_MAX * E2M1_MAX / float(torch.finfo(torch.float32).max)
+
+
+def check_materialized(tensor: torch.Tensor, what: str) -> None:
+    """Refuse a meta tensor (a shape and a dtype, no data) with a :class:`FormatError`.
+
+    Models built on the ``meta`` device (deferred or lazy loading) hold such
+    tensors until their weights are loaded; quantizing, validating or
+    launching on one would fail inside torch ("Cannot copy out of meta tensor").
+    """
+    if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+        raise FormatError(
+            f"{what} is a meta tensor (a shape and a dtype, no data): materialize it first "
+            "(a model built on the meta device: module.to_empty(device=...), then load its "
+            "state dict)"
+        )
 
 
 def e2m1_lut(device: torch.device | str = "cpu") -> torch.Tensor:
@@ -154,6 +175,7 @@ def check_global_scale(global_scale: torch.Tensor | float, what: str = "global_s
 
     A global scale must be a finite, strictly positive scalar.
     """
+    check_materialized(global_scale, what)  # type: ignore[arg-type]
     gs = torch.as_tensor(global_scale)
     if gs.numel() != 1:
         raise FormatError(f"{what} must be a scalar, got shape {tuple(gs.shape)}")
@@ -166,24 +188,35 @@ def check_global_scale(global_scale: torch.Tensor | float, what: str = "global_s
     return gs
 
 
-def global_scale_from_amax(amax: torch.Tensor | float) -> torch.Tensor:
+def global_scale_from_amax(amax: torch.Tensor | float, what: str = "amax") -> torch.Tensor:
     """``448 * 6 / amax``, the quantization multiplier for a tensor whose max |x| is ``amax``.
 
-    Raises :class:`FormatError` when ``amax`` is not finite or not > 0, since
-    the result would be a non-finite global scale.
+    Raises :class:`FormatError` naming ``what`` when ``amax`` is not finite or
+    not > 0, or so small (below :data:`MIN_AMAX`) that the multiplier is not a
+    finite float32.
     """
+    check_materialized(amax, what)  # type: ignore[arg-type]
     a = torch.as_tensor(amax, dtype=torch.float32)
     if a.numel() != 1:
-        raise FormatError(f"amax must be a scalar, got shape {tuple(a.shape)}")
+        raise FormatError(f"{what} must be a scalar, got shape {tuple(a.shape)}")
+    # the value as given (a weight's amax of 1e-40 is printed as such, not as its float32)
+    given = float(amax.reshape(()).double()) if isinstance(amax, torch.Tensor) else float(amax)
     value = float(a)
     if not (value > 0.0 and value != float("inf")):
-        raise FormatError(f"amax must be finite and > 0 to give a global scale, got {value}")
-    return check_global_scale(torch.tensor(E4M3_MAX * E2M1_MAX, dtype=torch.float32) / a.reshape(()))
+        raise FormatError(f"{what} must be finite and > 0 to give a global scale, got {given:.6g}")
+    gs = torch.tensor(E4M3_MAX * E2M1_MAX, dtype=torch.float32) / a.reshape(())
+    if not torch.isfinite(gs):
+        raise FormatError(
+            f"{what} {given:.6g} is too small: the global scale 448 * 6 / amax overflows float32 "
+            f"(the smallest amax NVFP4 can scale is {MIN_AMAX:.3g})"
+        )
+    return check_global_scale(gs)
 
 
 def _check_input(x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor):
         raise FormatError(f"expected a torch.Tensor, got {type(x).__name__}")
+    check_materialized(x, "the tensor to quantize")
     if x.dtype not in _FLOAT_INPUTS:
         raise FormatError(
             f"NVFP4 quantization takes float32, float16 or bfloat16, got {x.dtype}"
@@ -267,6 +300,8 @@ def dequantize(
     Either way the product before the last operation is exact, so every
     value is rounded once to float32, then cast to ``dtype``.
     """
+    check_materialized(packed, "packed NVFP4 data")
+    check_materialized(block_scale, "block_scale")
     if packed.dtype != torch.uint8:
         raise FormatError(f"packed NVFP4 data must be torch.uint8, got {packed.dtype}")
     if block_scale.dtype != torch.float8_e4m3fn:

@@ -32,6 +32,8 @@ TIME_BOUND_S = 5.0
 #: Peak resident memory of a process that imports the harness and refuses every file of the
 #: corpus, one after the other (about 57 MiB, most of it the imports).
 MEMORY_BOUND_MIB = 256
+#: The longest problem line of the corpus (a 100,000-character key is quoted in 200 characters).
+MAX_PROBLEM_CHARS = 1000
 
 
 def _rows() -> list[tuple[str, int | None, str, str]]:
@@ -76,6 +78,8 @@ def test_corpus_file_is_refused_with_its_location(file, line, key, message):
         f"expected {name}:{line}: {key}: ...{message}..., got:\n{error}"
     )
     assert "\n" not in str(error.first)  # one line per problem
+    for problem in error.problems:  # a bad value is quoted, never echoed whole
+        assert len(str(problem)) < MAX_PROBLEM_CHARS, str(problem)[:300]
 
 
 _MEASURE = """

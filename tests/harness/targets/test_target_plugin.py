@@ -205,7 +205,7 @@ def test_the_external_targets_vocabulary_is_its_own(site: Path) -> None:
     # and explain refuses an input the toy does not read, naming what it reads
     run = _cli(site, "explain", "toy.yaml", "--gpu", "b200", "--env", "VLLM_USE_FBGEMM=1")
     assert run.returncode == 2
-    assert "--env VLLM_USE_FBGEMM: not a selection variable this target reads" in run.stderr
+    assert "--env 'VLLM_USE_FBGEMM': not a selection variable this target reads" in run.stderr
     run = _cli(site, "explain", "toy.yaml", "--gpu", "b200", "--env", "TOY_DETERMINISTIC=1",
                "--json")
     assert run.returncode == 0, run.stderr

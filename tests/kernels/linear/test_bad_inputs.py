@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kernels.errors import FormatError
+from kernels.linear.checkpoints import from_modelopt
 from kernels.linear.config import NvFp4LinearConfig
 from kernels.linear.emulation import EmulationNvFp4LinearKernel
 from kernels.linear.layer import ZERO_TENSOR_GLOBAL_SCALE, NvFp4LinearLayer
@@ -83,7 +84,7 @@ def test_apply_accepts_an_input_that_requires_grad(cls):
     [
         (torch.ones(N, dtype=torch.int64), "bias must be a floating-point tensor"),
         (torch.ones(N, dtype=torch.bool), "bias must be a floating-point tensor"),
-        (torch.ones(N, device="meta"), "bias is on meta"),
+        (torch.ones(N, device="meta"), "bias is a meta tensor"),
         (torch.ones(N + 1), r"bias must have shape \(16,\)"),
         (torch.ones(N).to_sparse(), "bias must be a dense"),
     ],
@@ -174,3 +175,67 @@ def test_fuzzed_inputs_to_the_emulation_backend(x, act):
 def test_fuzzed_inputs_to_the_triton_backend_under_the_interpreter(x):
     kernel, layer = _kernel(TritonNvFp4LinearKernel)
     _check_apply(kernel, layer, x)
+
+
+# --- meta tensors (a shape and a dtype, no data) are refused before any work ---------------------
+
+META = "is a meta tensor (a shape and a dtype, no data): materialize it first"
+
+
+def _meta(t: torch.Tensor) -> torch.Tensor:
+    return t.to("meta")
+
+
+def test_every_entry_point_refuses_a_meta_tensor_with_a_format_error():
+    from kernels.nvfp4 import format as fmt
+
+    kernel, layer = _kernel(EmulationNvFp4LinearKernel)
+    weight = torch.randn(N, K)
+    modelopt = {
+        "weight": _meta(layer.weight),
+        "weight_scale": _meta(layer.weight_scale),
+        "weight_scale_2": torch.tensor(0.01, device="meta"),
+        "input_scale": torch.tensor(0.01, device="meta"),
+    }
+    calls = {
+        "weight": lambda: NvFp4LinearLayer.from_float(_meta(weight), input_amax=1.0),
+        "input_amax": lambda: NvFp4LinearLayer.from_float(
+            weight, input_amax=torch.tensor(1.0, device="meta")
+        ),
+        "the tensor to quantize": lambda: fmt.quantize(torch.empty(4, 32, device="meta"), 1.0),
+        "packed NVFP4 data": lambda: fmt.dequantize(
+            _meta(layer.weight), _meta(layer.weight_scale), 1.0
+        ),
+        "global_scale": lambda: fmt.check_global_scale(torch.tensor(1.0, device="meta")),
+        "weight_scale": lambda: NvFp4LinearLayer(
+            weight=layer.weight,
+            weight_scale=_meta(layer.weight_scale),
+            weight_global_scale=layer.weight_global_scale,
+            input_global_scale=layer.input_global_scale,
+        ),
+        "ModelOpt weight": lambda: from_modelopt(modelopt),
+        "x": lambda: kernel.apply(layer, torch.empty(2, K, dtype=torch.bfloat16, device="meta")),
+        "bias": lambda: kernel.apply(
+            layer, torch.randn(2, K, dtype=torch.bfloat16), bias=torch.empty(N, device="meta")
+        ),
+    }
+    for what, call in calls.items():
+        with pytest.raises(FormatError) as info:
+            call()
+        message = str(info.value)
+        assert META in message and what.split()[-1] in message, (what, message)
+
+
+def test_a_weight_too_small_to_scale_names_its_amax():
+    with pytest.raises(FormatError) as info:
+        NvFp4LinearLayer.from_float(torch.full((32, 64), 1e-40), input_amax=1.0)
+    message = str(info.value)
+    assert message.startswith("the weight's amax 9.99995e-41 is too small: the global scale ")
+    assert "(the smallest amax NVFP4 can scale is 7.9e-36)" in message
+    with pytest.raises(FormatError, match=r"^input_amax 1e-40 is too small"):
+        NvFp4LinearLayer.from_float(torch.ones(32, 64), input_amax=1e-40)
+    # just above the bound it scales: the bound is the real one
+    from kernels.nvfp4.format import MIN_AMAX
+
+    layer = NvFp4LinearLayer.from_float(torch.full((32, 64), MIN_AMAX * 1.01), input_amax=1.0)
+    assert torch.isfinite(layer.weight_global_scale)

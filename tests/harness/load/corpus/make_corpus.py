@@ -96,7 +96,7 @@ broken("timestamp-value", "    name: cpu\n", "    name: 2024-01-01\n", "2024-01-
 # --- bytes ----------------------------------------------------------------------------------
 case("nul-byte", "version: 1\nprofiles:\n  big\x00: {}\n", 3, "", "U+0000 is not allowed")
 case("nul-in-include", "version: 1\ninclude: [\"a\\0b.yaml\"]\n", 2, "include[0]",
-     "holds a NUL character")
+     "U+0000 (a control character) is not allowed")
 case("escape-char", "version: 1\n# \x1b[31m red\n", 2, "", "U+001B is not allowed")
 case("bell-char", "version: 1\nlayers: {}\n\x07\n", 3, "", "U+0007 is not allowed")
 case("delete-char", "version: 1\n\x7f: 1\n", 2, "", "U+007F is not allowed")
@@ -499,6 +499,120 @@ for slug, entry, message in (
 ):
     broken(f"include-{slug}", "version: 1\n", f"version: 1\ninclude: ['{entry}']\n", "include",
            "include[0]", message)
+
+
+# --- text that cannot break a report (issue: escapes passed the loader, junit.xml did not parse)
+C1 = '      VLLM_BATCH_INVARIANT: [null, "1"]\n'
+_X = "sweeps[0].cross.VLLM_BATCH_INVARIANT[1]"
+for slug, written, message in (
+    ("escaped-soh", r'"a\x01b"', "U+0001 (a control character) is not allowed in a matrix"),
+    ("escaped-nul", r'"tri\0ton"', "U+0000 (a control character) is not allowed in a matrix"),
+    ("escaped-uffff", r'"\uFFFF"', "U+FFFF (a Unicode non-character) is not allowed"),
+    ("escaped-ufffe", r'"\uFFFE"', "U+FFFE (a Unicode non-character) is not allowed"),
+    ("escaped-ufdd0", r'"\uFDD0"', "U+FDD0 (a Unicode non-character) is not allowed"),
+    ("escaped-plane-16-nonchar", r'"\U0010FFFF"', "U+10FFFF (a Unicode non-character)"),
+    ("escaped-esc", r'"\e[31mred"', "U+001B (a control character)"),
+    ("escaped-bell", r'"\a"', "U+0007 (a control character)"),
+    ("escaped-backspace", r'"\b"', "U+0008 (a control character)"),
+    ("escaped-vertical-tab", r'"\v"', "U+000B (a control character)"),
+    ("escaped-form-feed", r'"\f"', "U+000C (a control character)"),
+    ("escaped-delete", r'"\x7f"', "U+007F (a control character)"),
+    ("escaped-nel", r'"\N"', "U+0085 (a control character)"),
+    ("escaped-c1-csi", r'"\u009b"', "U+009B (a control character)"),
+):
+    broken(f"text-{slug}", C1, f"      VLLM_BATCH_INVARIANT: [null, {written}]\n",
+           f"[null, {written}", _X, message)
+broken("text-escaped-in-a-key", C1, C1 + '      "VLLM_\\x01": ["1"]\n', "VLLM_\\x01",
+       "sweeps[0].cross", "U+0001 (a control character) is not allowed in a matrix")
+broken("text-escaped-in-a-name", "    name: cpu\n", '    name: "cpu\\x1b]0;title\\x07"\n', "cpu\\x1b",
+       "profiles.laptop.name", "U+001B (a control character) is not allowed in a matrix")
+broken("text-escaped-in-a-case-env", "    profile: big\n",
+       '    profile: big\n    env: {VLLM_DISABLED_KERNELS: "Fast\\0"}\n', "env:",
+       "cases[0].env.VLLM_DISABLED_KERNELS", "U+0000 (a control character)")
+broken("text-escaped-in-a-folded-scalar", "    profile: big\n",
+       '    profile: big\n    why: "first line\n      \\x02 second line"\n', "why:",
+       "cases[0].why", "U+0002 (a control character)")
+broken("text-raw-nonchar-in-a-value", "    name: cpu\n", "    name: cpu\ufdd0\n", "name: cpu\ufdd0", "",
+       "U+FDD0 is not allowed in a YAML file (a Unicode non-character)")
+broken("text-raw-plane-1-nonchar", "    name: cpu\n", "    name: cpu\U0001FFFE\n", "name: cpu", "",
+       "U+1FFFE is not allowed in a YAML file (a Unicode non-character)")
+broken("text-raw-ufffe-in-a-comment", "layers:\n", "# \ufffe\nlayers:\n", "# \ufffe", "",
+       "U+FFFE is not allowed in a YAML file")
+
+# --- lines as an editor shows them ------------------------------------------------------------
+# YAML 1.1 also breaks lines at U+0085, U+2028 and U+2029, which no editor shows as a break: a
+# comment would end there (what follows becomes content), a quoted value would fold. Such a file
+# does not read as it shows: refused at the character's line, counted as an editor counts.
+BREAK = "breaks the line for YAML 1.1 but not in an editor"
+for slug, char in (("u2028", "\u2028"), ("u2029", "\u2029"), ("nel", "\x85")):
+    case(f"lines-{slug}-in-a-comment", BASE.replace("version: 1\n", f"version: 1\n# a{char}b: {{\n"),
+         "# a", "", BREAK)
+    case(f"lines-{slug}-in-a-quoted-value",
+         BASE.replace("    name: NVIDIA B200\n", f'    name: "NVIDIA{char}B200{char}x"\n')
+         .replace("    memory_gib: 180\n", "    memory_gib: lots\n"), "    name: \"NVIDIA", "", BREAK)
+    case(f"lines-{slug}-in-a-single-quoted-value",
+         BASE.replace("    name: cpu\n", f"    name: 'cpu{char}{char}laptop'\n")
+         .replace("    supported: [slow]\n", "    supported: [slow]\n    bogus: 1\n"), "    name: 'cpu",
+         "", BREAK)
+    case(f"lines-{slug}-in-a-flow-list",
+         BASE.replace("    packages: [flashinfer]\n", f'    packages: ["flashinfer{char}",\n      "x{char}"]\n'),
+         '    packages: ["flashinfer', "", BREAK)
+    case(f"lines-{slug}-in-a-block-scalar",
+         BASE.replace("    profile: big\n", f"    profile: big\n    why: |\n      one{char}two\n"),
+         "      one", "", BREAK)
+# the first such character is the one reported, at the line an editor shows it on
+case("lines-u2028-before-bad-yaml", "version: 1\n# \u2028\u2028\u2028\nprofiles: [a\n", 2, "", BREAK)
+# a line ending an editor does show (CRLF): lines counted as it counts them
+case("lines-crlf", BASE.replace("\n", "\r\n").replace(
+    "    memory_gib: 180\r\n", "    memory_gib: 180\r\n    shards: 0\r\n"), "shards", "profiles.big.shards",
+     "greater than or equal to 1")
+
+# --- mapping keys that are not strings, each reported at its own line ------------------------
+for slug, key, shown in (("null", "~", "null"), ("float", "1.5", "1.5"), ("int", "3", "3"),
+                         ("bool", "yes", "true")):
+    broken(f"key-{slug}-profile", "  laptop:\n", f"  {key}:\n    name: x\n  laptop:\n", f"  {key}:",
+           f"profiles.{shown}", "wrong type: expected string")
+broken("key-null-in-cross", C1, C1 + '      ~: ["1"]\n', '      ~: ["1"]', "sweeps[0].cross.null",
+       "wrong type: expected string, got null")
+broken("key-float-in-cross", C1, C1 + '      2.5: ["1"]\n', '      2.5: ["1"]', "sweeps[0].cross.2.5",
+       "wrong type: expected string, got float")
+broken("key-null-in-a-profile", "    memory_gib: 180\n", "    memory_gib: 180\n    ~: 3\n", "    ~: 3",
+       "profiles.big.null", "keys must be strings, got null")
+broken("key-float-in-a-profile", "    memory_gib: 180\n", "    memory_gib: 180\n    0.5: 3\n",
+       "    0.5: 3", "profiles.big.0.5", "keys must be strings, got float")
+broken("key-null-in-expect", K0, "    expect: {backend: fast,\n      ~: 1}\n", "      ~: 1",
+       "cases[0].expect.null", "keys must be strings, got null")
+
+# --- every count has an upper bound; numbers nothing can convert ------------------------------
+for slug, value, message in (
+    ("shards-400-digits", "9" * 400, "must be at most 256 (a bound of the format)"),
+    ("shards-5000-digits", "9" * 5000, "an integer of 5000 digits is out of range"),
+    ("shards-257", "257", "must be at most 256"),
+):
+    broken(f"bound-{slug}", "    memory_gib: 180\n", f"    memory_gib: 180\n    shards: {value}\n",
+           "shards", "profiles.big.shards", message)
+broken("bound-in-features", "    in_features: 4096\n", "    in_features: 1099511627776\n",
+       "in_features", "layers.w4a4.in_features", "must be at most 1048576")
+broken("bound-families", "families: [10]", "families: [1000]", "families: [1000]",
+       "backends.fast.support[0].families[0]", "must be at most 99")
+broken("bound-k-multiple", "    implements: {act_dtypes: [bfloat16]}\n",
+       "    implements: {act_dtypes: [bfloat16], k_multiple: 65536}\n", "k_multiple",
+       "backends.fast.implements.k_multiple", "must be at most 4096")
+broken("bound-memory-gib", "    memory_gib: 180\n", "    memory_gib: 1.0e+300\n", "memory_gib",
+       "profiles.big.memory_gib", "must be at most 1048576")
+broken("bound-capability-digits", P, '    capability: "10000000000000000000000.0"\n', "capability",
+       "profiles.big.capability", 'expected a version "major.minor"')
+broken("bound-torch-version-length", "    memory_gib: 180\n",
+       f'    memory_gib: 180\n    torch: "2.{"9" * 70}"\n', "torch:", "profiles.big.torch",
+       "must be at most this many characters: 64")
+broken("bad-timestamp", "    name: cpu\n", "    name: 2024-13-45\n", "2024-13-45", "profiles.laptop.name",
+       "'2024-13-45' cannot be read as a timestamp")
+
+# --- a bad value is quoted, not echoed whole ---------------------------------------------------
+broken("long-unknown-key", "cases:\n", f"? {'k' * 100000}\n: 1\ncases:\n", "? kkkk", "k" * 197 + "...",
+       "... (100000 characters)")
+broken("long-unknown-profile", S0, S0 + f"    profiles: [{'p' * 100000}]\n", "    profiles:",
+       "sweeps[0].profiles[0]", "... (100000 characters) (known: big, laptop)")
 
 
 # --- the files of the corpus ----------------------------------------------------------------
