@@ -244,7 +244,7 @@ def _ensure_counters(layers, tiles_ms):
             layer.prepared["_bench_counters"] = torch.zeros(need, dtype=torch.int32, device="cuda")
 
 
-def _warm_worker(n: int, k: int, ms: list[int], sweep: bool, yardsticks: bool) -> str:
+def _warm_worker(n: int, k: int, ms: list[int], sweep: bool, yardsticks: bool, free: bool = True) -> str:
     """Compile every kernel variant the timing process will launch for one shape (cache fill)."""
     import torch
     from triton_bf16_gemm import CONFIGS, bf16_gemm
@@ -260,7 +260,7 @@ def _warm_worker(n: int, k: int, ms: list[int], sweep: bool, yardsticks: bool) -
                 reps[0].prepared["pdl"] = pdl
                 kernel.apply(reps[0], x)
             reps[0].prepared["pdl"] = True
-        for split in candidate_splits(n, k):
+        for split in (candidate_splits(n, k) if free else []):
             tiles = candidate_tiles(m, split, sweep)
             _ensure_counters(w4a16, [(m, t) for t in tiles])
             for t in tiles:
@@ -306,11 +306,11 @@ def _warm_gemlite(n: int, k: int, ms: list[int], formats: list[str], families: l
 
 
 def precompile(shapes, ms, sweep: bool, jobs: int, gemlite: tuple | None = None,
-               gemlite_ms: list[int] | None = None) -> None:
+               gemlite_ms: list[int] | None = None, free: bool = True) -> None:
     if jobs <= 0:
         return
     ctx = multiprocessing.get_context("spawn")
-    tasks = [(_warm_worker, (n, k, [m], sweep, True)) for n, k in shapes for m in ms]
+    tasks = [(_warm_worker, (n, k, [m], sweep, True, free)) for n, k in shapes for m in ms]
     if gemlite:
         formats, families, config = gemlite
         tasks += [(_warm_gemlite, (n, k, [m], [f], families, config))
@@ -402,7 +402,8 @@ def measure(args) -> dict:
     precompile(shapes, ms, args.sweep, args.jobs,
                (args.gemlite_formats, args.gemlite_families,
                 str(args.gemlite_config) if args.gemlite_config else None)
-               if gem and gem["importable"] else None, [m for m in ms if m in (args.gemlite_ms or ms)])
+               if gem and gem["importable"] else None, [m for m in ms if m in (args.gemlite_ms or ms)],
+               args.free)
     compile_s = time.time() - t0
     bandwidth = _copy_bandwidth(reps)
     props = torch.cuda.get_device_properties(0)
@@ -470,7 +471,7 @@ def measure(args) -> dict:
             # our GEMM tuned freely per M; each candidate's rows checked against its M = 1 rows
             cands = []
             sample = list(range(0, m, max(1, m // 6)))[:6]
-            for split in candidate_splits(n, k):
+            for split in (candidate_splits(n, k) if args.free else []):
                 tiles = candidate_tiles(m, split, args.sweep)
                 _ensure_counters(w4a16, [(m, t) for t in tiles]
                                  + [(1, t) for t in candidate_tiles(1, split, False)])
@@ -490,12 +491,13 @@ def measure(args) -> dict:
                         rec["error"] = repr(e)[:200]
                     cands.append(rec)
             ok = [c for c in cands if "us" in c]
-            fbest = min(ok, key=lambda c: c["us"])
-            row["free_us"] = fbest["us"]
-            t = fbest["tile"]
-            row["free_config"] = (f"split={fbest['split']} bm={t['block_m']} bn={t['block_n']} "
-                                  f"bk={t['block_k']} st={t['num_stages']} {t['reduce']}"
-                                  f"{' dense' if t['dense'] else ''}")
+            if ok:
+                fbest = min(ok, key=lambda c: c["us"])
+                row["free_us"] = fbest["us"]
+                t = fbest["tile"]
+                row["free_config"] = (f"split={fbest['split']} bm={t['block_m']} bn={t['block_n']} "
+                                      f"bk={t['block_k']} st={t['num_stages']} {t['reduce']}"
+                                      f"{' dense' if t['dense'] else ''}")
             if args.sweep:
                 row["candidates"] = cands
             if _ws_ok(x, w4a16[0]):
@@ -523,7 +525,8 @@ def measure(args) -> dict:
             result["rows"].append(row)
             print(f"{n}x{k} M={m}: cuBLAS {row['cublas_us']:.1f} tbf16 {row['tbf16_us']:.1f} "
                   f"W4A4 {row['triton_W4A4_us']:.1f} W4A16 {row['triton_W4A16_us']:.1f} "
-                  f"free {row['free_us']:.1f} ({row['free_config']}) [{row['seconds']:.0f} s]",
+                  f"free {row.get('free_us', float('nan')):.1f} ws {row.get('ws_us', float('nan')):.1f} "
+                  f"[{row['seconds']:.0f} s]",
                   flush=True)
             if out_json:
                 write_atomic(out_json, json.dumps(result, indent=1))
@@ -679,7 +682,7 @@ def targets(result: dict) -> list[dict]:
         lambda r: _x(r) >= LARGE_RATIO,
         lambda c: min(c, key=_x))
     add(f"[9] invariant W4A16 <= {INVARIANCE_COST}x our GEMM tuned freely per M",
-        lambda r: True,
+        lambda r: "free_us" in r,
         lambda r: f"worst {r['triton_W4A16_us'] / r['free_us']:.2f}x at {where(r)} ({r['free_config']})",
         lambda r: r["triton_W4A16_us"] <= INVARIANCE_COST * r["free_us"],
         lambda c: max(c, key=lambda r: r["triton_W4A16_us"] / r["free_us"]))
@@ -710,7 +713,7 @@ def markdown(result: dict) -> str:
         lines.append(
             f"| {r['n']}x{r['k']} | {r['m']} | {r['floor_us']:.1f} | {r['cublas_us']:.1f} | "
             f"{r['tbf16_us']:.1f} | {r['triton_W4A4_us']:.1f} | {r['triton_W4A16_us']:.1f} | "
-            f"{_fmt(r.get('ws_us'))} | {r['free_us']:.1f} | "
+            f"{_fmt(r.get('ws_us'))} | {_fmt(r.get('free_us'))} | "
             + "".join(f"{_gem_cell(r, f)} | " for f in fmts)
             + f"{_x(r):.2f}x | {_x(r, 'triton_W4A16_us'):.2f}x | {r['tbf16_us'] / r['triton_W4A16_us']:.2f}x | "
             f"{r['triton_W4A4_call_us']:.1f} |")
@@ -746,7 +749,6 @@ def plot(result: dict, path: Path) -> None:
         for key, label, style in (("cublas_us", "cuBLAS bf16", "s-"), ("tbf16_us", "Triton bf16", "v-"),
                                   ("triton_W4A4_us", "triton W4A4", "o-"),
                                   ("triton_W4A16_us", "triton W4A16", "^-"),
-                                  ("free_us", "our GEMM, free per M", "x--"),
                                   ("triton_W4A4_call_us", "triton W4A4 (per call)", "o:"),
                                   ("cublas_call_us", "cuBLAS bf16 (per call)", "s:")):
             ax.plot(ms, [r[key] for r in rows], style, label=label)
@@ -793,6 +795,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="more candidates for 'free', each recorded with a bit-class check; PDL on/off")
     ap.add_argument("--emulation", action="store_true", help="also time the emulation backend (per call)")
     ap.add_argument("--copies", type=int, default=4, help="weight copies per kernel-time graph (min)")
+    ap.add_argument("--no-free", dest="free", action="store_false",
+                    help="skip the 'free' column (our GEMM with the split and tile chosen per M)")
     ap.add_argument("--reps-ms", type=int, help="ms of repetitions per point (default 60, 25 with --quick)")
     ap.add_argument("--jobs", type=int, default=min(12, os.cpu_count() or 1),
                     help="compile worker processes (0: compile while timing)")
