@@ -705,7 +705,9 @@ def _gem_cell(r, fmt):
 def markdown(result: dict) -> str:
     fmts = [f for f in ("NVFP4", "MXFP4", "INT4 g64", "INT4 g128")
             if any(f in (r.get("gemlite") or {}) for r in result["rows"])]
-    head = ("| N x K | M | floor | cuBLAS bf16 | Triton bf16 | W4A4 | W4A16 | ws (best) | free | "
+    free = any("free_us" in r for r in result["rows"])
+    head = ("| N x K | M | floor | cuBLAS bf16 | Triton bf16 | W4A4 | W4A16 | ws (best) | "
+            + ("free | " if free else "")
             + "".join(f"gemlite {f} | " for f in fmts)
             + "W4A4 vs cuBLAS | W4A16 vs cuBLAS | W4A16 vs Triton bf16 | W4A4 call |")
     lines = [head, "|---|" + "---:|" * (head.count("|") - 2)]
@@ -713,7 +715,7 @@ def markdown(result: dict) -> str:
         lines.append(
             f"| {r['n']}x{r['k']} | {r['m']} | {r['floor_us']:.1f} | {r['cublas_us']:.1f} | "
             f"{r['tbf16_us']:.1f} | {r['triton_W4A4_us']:.1f} | {r['triton_W4A16_us']:.1f} | "
-            f"{_fmt(r.get('ws_us'))} | {_fmt(r.get('free_us'))} | "
+            f"{_fmt(r.get('ws_us'))} | " + (f"{_fmt(r.get('free_us'))} | " if free else "")
             + "".join(f"{_gem_cell(r, f)} | " for f in fmts)
             + f"{_x(r):.2f}x | {_x(r, 'triton_W4A16_us'):.2f}x | {r['tbf16_us'] / r['triton_W4A16_us']:.2f}x | "
             f"{r['triton_W4A4_call_us']:.1f} |")

@@ -179,7 +179,15 @@ def timing(args) -> dict:
 def gemlite_probe(args) -> dict:
     import torch
     from bench_triton_nvfp4 import _layers, kernel_time
-    from gemlite_peers import FORMATS, available, build, call, chosen_family, fast_autotune, invariance
+    from gemlite_peers import (
+        FORMATS,
+        available,
+        build,
+        call,
+        chosen_family,
+        fast_autotune,
+        invariance,
+    )
 
     ok, version = available()
     out = {"env": _env(), "gemlite": version, "importable": ok, "rows": []}

@@ -98,8 +98,8 @@ def _decode_partition(w_bufs, s_bufs, a_bufs, raw_ready, raw_empty, a_ready, a_e
     WL: gl.constexpr = gl.BlockedLayout([1, 4, 1], [8, 1, 4], [DEC_WARPS, 1, 1], [2, 1, 0])
     OP: gl.constexpr = gl.float16 if FP16 else gl.bfloat16
     c_all = 0
-    for t in range(gl.program_id(0), num_tiles, gl.num_programs(0)):
-        for c in range(num_chunks):
+    for t in range(gl.program_id(0), num_tiles, gl.num_programs(0)):  # noqa: B007 - the partitions walk the same tiles and steps in step
+        for c in range(num_chunks):  # noqa: B007 - the partitions walk the same tiles and steps in step
             rs = c_all % RAW_STAGES
             mbarrier.wait(raw_ready.index(rs), (c_all // RAW_STAGES) & 1)
             words = w_bufs.index(rs).reshape([BLOCK_N, 4, 8]).load(WL).to(gl.uint32, bitcast=True)
@@ -157,9 +157,9 @@ def _mma_partition(x_bufs, a_bufs, x_ready, x_empty, a_ready, a_empty, bias_ptr,
     i = 0
     for t in range(gl.program_id(0), num_tiles, gl.num_programs(0)):
         total = gl.zeros([BLOCK_N, BLOCK_M], gl.float32, layout=MMA)
-        for split in gl.static_range(SPLIT_K):
+        for split in gl.static_range(SPLIT_K):  # noqa: B007 - the partitions walk the same tiles and steps in step
             acc = gl.zeros([BLOCK_N, BLOCK_M], gl.float32, layout=MMA)
-            for step in range(2 * chunks_per_split):
+            for step in range(2 * chunks_per_split):  # noqa: B007 - the partitions walk the same tiles and steps in step
                 xs = i % X_STAGES
                 a_s = i % A_STAGES
                 mbarrier.wait(a_ready.index(a_s), (i // A_STAGES) & 1)

@@ -137,7 +137,13 @@ def test_warp_specialized_kernel_is_the_triton_kernels_bit_class():
 
     from kernels.gemm.dequant_gemm import nvfp4_dequant_gemm
     from kernels.gemm.plan import GemmPlan, TileConfig, tile_for
-    from kernels.gemm.wgmma_gemm import GLUON_TRITON, WsTile, supported, ws_dequant_gemm, ws_tile_for
+    from kernels.gemm.wgmma_gemm import (
+        GLUON_TRITON,
+        WsTile,
+        supported,
+        ws_dequant_gemm,
+        ws_tile_for,
+    )
 
     n, k = 1024, 4096
     probe = torch.zeros(1, k, device="cuda", dtype=torch.bfloat16)
