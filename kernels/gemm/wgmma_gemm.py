@@ -1,47 +1,56 @@
 """Warp-specialized NVFP4 GEMM for Hopper (sm90), written in Gluon.
 
 The same product as :func:`kernels.gemm.dequant_gemm.nvfp4_dequant_gemm`, on
-the same prepared weight (:mod:`kernels.gemm.layout`), with the work of one
-program split over three groups of warps that run at the same time:
+the same prepared weight (:mod:`kernels.gemm.layout`), with the work of a
+program split over four groups of warps that run at the same time:
 
-* a **load** warp issues TMA copies: the activation tile ``[BLOCK_M, 128]``
-  of every K step and, every other step, the raw weight words ``[BLOCK_N,
-  256 / 8]`` (int32) and block-scale codes ``[BLOCK_N, 8]`` (int16 pairs) of
-  one 256-wide layout chunk, into rings of shared-memory buffers;
-* **decode** warps turn the raw words of each 128-wide half chunk into the
-  bf16 (fp16) operand ``e2m1 * scale * 2**-8`` and store it to shared memory
-  in the layout ``wgmma`` reads (128-byte swizzle);
+* an **activation loader** warp TMA-loads the activation tile ``[BLOCK_M,
+  128]`` of every 128-wide K step into a ring of shared-memory buffers;
+* a **weight loader** warp TMA-loads the raw words ``[BLOCK_N, 256 / 8]``
+  (int32) and block-scale codes ``[BLOCK_N, 8]`` (int16 pairs) of every
+  256-wide layout chunk into another ring;
+* **decode** warps turn each half chunk into the bf16 (fp16) operand
+  ``e2m1 * scale * 2**-8`` and store it to shared memory in the layout
+  ``wgmma`` reads (128-byte swizzle), 16 bytes per store;
 * the **MMA** warpgroup(s) (4 warps per 64 weight rows) issue ``wgmma`` with
-  both operands in shared memory (``HGMMA m64nBLOCK_Mk16``, weight rows as
-  the MMA's M, swap-AB as in the Triton kernel) and accumulate in float32.
+  both operands in shared memory (``HGMMA m64nBLOCK_Mk16``, the weight rows as
+  the MMA's M, swap-AB as in the Triton kernel), then apply the epilogue.
 
-Why: the Triton kernel decodes in the MMA warps' own registers, so one
-warpgroup per 64-row weight tile issues every instruction of the decode, the
-``wgmma`` fences and the loads (about 4 SASS instructions per weight element);
-with one such tile per SM (N = K = 8192) the SM runs one warp per scheduler
-and waits on its own dependency chains. Here the decode warps only decode
-(about 2 instructions per element, every scale built once per 16 elements
-and shared by four words), several warps per scheduler hide each other's
-latency, and the MMA warps issue 8 ``HGMMA`` per 128-wide step and wait.
+The grid is persistent (one program per SM by default); program ``p`` runs
+output tiles ``p, p + P, ...``, batch tile fastest, so consecutive tiles of a
+program share a weight tile in L2. All partitions walk the same tiles and
+steps; ring-buffer phases count across tiles.
+
+Why: the Triton kernel decodes in the MMA warps' own registers (about 4 SASS
+instructions per weight element, executed by one warpgroup per 64-row tile,
+one warp per scheduler at N = K = 8192). Here the decode warps execute about
+2.9 per element (a scale built once per 32 elements, no ``wgmma`` fences),
+beside the MMA warps. Measured on an H100 (docs/benchmarks.md) it is slower
+than the Triton kernel at decode (the operand's round trip through shared
+memory and the mbarrier hand-offs bound it) and faster only at some
+mid-batch points, so the backend does not dispatch to it; the benchmark
+times it in its own column.
 
 Numerics: identical to the Triton kernel. Each product is exact in float32,
-each K step of 16 is one ``HGMMA`` in K order into one float32 accumulator
-that starts at zero for every K split, splits are summed in split order by
-:func:`kernels.gemm.dequant_gemm.launch_splitk_reduce`, and the epilogue is the
-same ``fma(total, alpha, bias)``; the GPU tests check the bits against the
-Triton kernel's rows.
+each K step of 16 is one ``HGMMA`` in K order into a float32 accumulator that
+starts at zero for every K split, the splits are summed in split order in
+registers (``total = 0; total += acc_s``, the Triton kernel's ``inline``
+mode), and the epilogue is the same ``fma(total, alpha, bias)``; the GPU
+tests check its bits against the Triton kernel's.
 
 Mbarrier protocol (rings of ``S`` buffers, ``i`` the use count of a buffer):
 a consumer waits ``ready[i % S]`` with parity ``(i // S) & 1``; a producer
 waits ``empty[i % S]`` with the opposite parity (a fresh barrier lets the first
 ``S`` waits through). The MMA partition frees the activation and operand
 buffers of step ``i - 1`` once ``wgmma`` of step ``i - 1`` has completed; the
-decode partition frees a raw chunk after both of its halves are in registers.
+decode partition frees a raw chunk once both of its halves are in registers,
+and the weight loader fences before its TMA overwrites it.
 
 Requirements (checked by :func:`supported`): Triton's Gluon dialect as in
-Triton 3.6 (the API is experimental and changes between releases, so other
-releases use the Triton kernel), a CUDA device of capability 9.0, plan chunk
-``block_k == 256``, activations with 16-byte aligned rows.
+Triton 3.6 (the API is experimental and changes between releases; the kernel
+also compiles with 3.9, checked offline, but has only run on 3.6), a CUDA
+device of capability 9.0, plan chunk ``block_k == 256``, activations with
+16-byte aligned rows.
 """
 
 from __future__ import annotations
@@ -108,7 +117,7 @@ def _triton_version() -> tuple[int, int]:
     return major, minor
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gluon_available() -> bool:
     if _triton_version() not in GLUON_TRITON:
         return False
