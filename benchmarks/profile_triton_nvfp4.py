@@ -111,7 +111,7 @@ def isolate(n: int, k: int, ms: list[int]) -> None:
 def main() -> int:
     import torch
 
-    from kernels.linear.base import NvFp4LinearLayer
+    from kernels.linear.layer import NvFp4LinearLayer
     from kernels.linear.triton import TritonNvFp4LinearKernel
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -120,6 +120,8 @@ def main() -> int:
     ap.add_argument("--scheme", choices=("W4A4", "W4A16"), default="W4A4")
     ap.add_argument("--calls", type=int, default=3)
     ap.add_argument("--isolate", action="store_true", help="time the decode-isolating experiment")
+    ap.add_argument("--kernel", choices=("backend", "triton", "ws"), default="backend",
+                    help="what to run: the backend's dispatch, the Triton kernel or the warp-specialized one")
     ap.add_argument("--ms", nargs="*", type=int, default=[64, 256, 1024], help="M values of --isolate")
     args = ap.parse_args()
     n, k = map(int, args.shape.split("x"))
@@ -131,8 +133,20 @@ def main() -> int:
     kernel = TritonNvFp4LinearKernel(layer.config(torch.bfloat16))
     kernel.process_weights(layer)
     x = torch.randn(args.m, k, device="cuda").to(torch.bfloat16)
+    p = layer.prepared
     for _ in range(args.calls):
-        kernel.apply(layer, x)
+        if args.kernel == "backend":
+            kernel.apply(layer, x)
+        elif args.kernel == "triton":
+            from kernels.gemm.dequant_gemm import nvfp4_dequant_gemm
+            from kernels.gemm.plan import tile_for
+
+            nvfp4_dequant_gemm(x, p["weights"], p["plan"], p["alpha"], tile=tile_for(args.m, p["plan"]),
+                               counters=p["counters"])
+        else:
+            from kernels.gemm.wgmma_gemm import ws_dequant_gemm
+
+            ws_dequant_gemm(x, p["weights"], p["plan"], p["alpha"])
     torch.cuda.synchronize()
     print(f"ran {args.calls} x {args.scheme} {n}x{k} M={args.m}; plan {layer.prepared['plan']}")
     return 0

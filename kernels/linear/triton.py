@@ -28,7 +28,9 @@ import torch
 from kernels.errors import FormatError
 from kernels.gemm.layout import pack_dequant_weights, pack_linear_weights
 from kernels.gemm.plan import fused_counter_slots, plan_for, tile_for
-from kernels.linear.base import NvFp4LinearKernel, NvFp4LinearLayer, Verdict, requirement_verdict
+from kernels.linear.base import NvFp4LinearKernel, requirement_verdict
+from kernels.linear.config import Verdict
+from kernels.linear.layer import NvFp4LinearLayer
 from kernels.platform import Platform, current_platform
 
 if TYPE_CHECKING:

@@ -149,7 +149,7 @@ def test_os_environb_is_refused_not_read_as_empty() -> None:
 
 
 def test_the_selection_entry_points_refuse_a_bad_environ_the_same_way() -> None:
-    from kernels.linear.base import NvFp4LinearConfig
+    from kernels.linear.config import NvFp4LinearConfig
     from kernels.linear.select import decide, init_nvfp4_linear_kernel
     from kernels.platform import Platform
 

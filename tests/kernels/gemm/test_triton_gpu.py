@@ -122,3 +122,47 @@ def test_every_tile_config_is_one_bit_class_on_this_gpu():
         outs = [nvfp4_dequant_gemm(x, prepared, plan, 1.0, None, t) for t in tiles]
         classes = {i for i, y in enumerate(outs) if not torch.equal(y, outs[0])}
         assert not classes, f"split {split}: tiles {[tiles[i] for i in classes]} differ from {tiles[0]}"
+
+
+@pytest.mark.batch_invariance
+def test_warp_specialized_kernel_is_the_triton_kernels_bit_class():
+    """The Gluon kernel (tiles of its table and a benchmark candidate) gives the Triton kernel's bits.
+
+    bf16 on the plan's 4 K splits and unsplit, fp16 unsplit; rows also against
+    the M = 1 rows. Skips with the reason where the kernel cannot run (no
+    sm90, or a Triton without the Gluon API it was written for).
+    """
+    import dataclasses
+
+    from kernels.gemm.dequant_gemm import nvfp4_dequant_gemm
+    from kernels.gemm.plan import GemmPlan, TileConfig, tile_for
+    from kernels.gemm.wgmma_gemm import (
+        GLUON_TRITON,
+        WsTile,
+        supported,
+        ws_dequant_gemm,
+        ws_tile_for,
+    )
+
+    n, k = 1024, 4096
+    probe = torch.zeros(1, k, device="cuda", dtype=torch.bfloat16)
+    if not supported(probe, GemmPlan(n, k, 256, 1)):
+        pytest.skip(f"the warp-specialized kernel needs sm90 and Triton {GLUON_TRITON}; this machine has "
+                    f"sm_{''.join(map(str, torch.cuda.get_device_capability()))}")
+    for dtype, splits in ((torch.bfloat16, (4, 1)), (torch.float16, (1, ))):
+        kernel, layer = _prepared(n, k, True, dtype, seed=11, bias=True)
+        p = layer.prepared
+        x = torch.randn(300, k, device="cuda").to(dtype)
+        bias = torch.randn(n, device="cuda").to(dtype)
+        for split in splits:
+            plan = dataclasses.replace(p["plan"], split_k=split)
+            ones = torch.cat([nvfp4_dequant_gemm(x[i:i + 1], p["weights"], plan, p["alpha"], bias,
+                                                 TileConfig(16, 64, 4, 3, "inline")) for i in range(4)])
+            for m in (1, 33, 128, 300):
+                ref = nvfp4_dequant_gemm(x[:m], p["weights"], plan, p["alpha"], bias,
+                                         dataclasses.replace(tile_for(m, plan), reduce="inline"))
+                tiles = [ws_tile_for(m, plan)] + ([WsTile(128, 64, x_stages=4, raw_stages=4)] if m >= 128 else [])
+                for tile in tiles:
+                    y = ws_dequant_gemm(x[:m], p["weights"], plan, p["alpha"], bias, tile)
+                    assert torch.equal(y, ref), f"{dtype} split {split} M={m} {tile}"
+                    assert torch.equal(y[:min(m, 4)], ones[:min(m, 4)]), f"{dtype} split {split} M={m} {tile}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kernels.linear.base import NvFp4LinearLayer
+from kernels.linear.layer import NvFp4LinearLayer
 from kernels.nvfp4 import format as fmt
 
 NO_CUDA = "needs a CUDA GPU (torch.cuda.is_available() is False)"
