@@ -207,10 +207,11 @@ def parse_env(items: Sequence[str] | None, vocabulary: Vocabulary) -> dict[str, 
         if name not in vocabulary.inputs:
             close = closest(name, vocabulary.inputs) if len(name) <= 200 else None
             hint = f"; did you mean {close}?" if close else ""
-            what = "option" if name.startswith("-") else "selection variable"
+            reads = f"(it reads: {', '.join(vocabulary.inputs)})"
+            if name.startswith("-"):  # given as --env=--name=... or as its own option
+                raise UsageError(f"{quoted(name)}: not an option this target reads{hint} {reads}")
             raise UsageError(
-                f"--env {quoted(name)}: not a {what} this target reads{hint} "
-                f"(it reads: {', '.join(vocabulary.inputs)})"
+                f"--env {quoted(name)}: not a selection variable this target reads{hint} {reads}"
             )
         if name in env:
             raise UsageError(f"--env {name} given twice")

@@ -184,3 +184,17 @@ def test_python_dash_m_harness():
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["backend"] == "triton"
+
+
+@pytest.mark.parametrize("args", [
+    ["--linear-backend", "nosuch"],
+    ["--linear-backend", "cutlass"],
+    ["--env=--linear-backend=cutlass"],
+])
+def test_an_option_the_target_does_not_read_is_refused_naming_it(capsys, args):
+    """This project's selection has no --linear-backend (vLLM's does): asking with it is a usage
+    error, never an answer that silently ignored it."""
+    assert main(["explain", "--gpu", "b200", *args]) == 2
+    line = _one_error_line(capsys)
+    assert "'--linear-backend': not an option this target reads" in line
+    assert "(it reads: VLLM_BATCH_INVARIANT, " in line
