@@ -27,8 +27,10 @@ Refreshing after a change: run the lane whose figures moved (its record in
 ``docs/records/`` changes), then ``python tools/readme.py --write``, and commit
 both. A new vLLM release line (``matrix/vllm/0.34.yaml``) adds its rows and
 columns by itself: run ``tox -e vllm-0.34`` and ``tox -e mutation-vllm-0.34``
-first (until then the regeneration names the missing record). ``tox -e matrix`` runs the check; ``.ci/run`` checks the recorded blocks
-again after the engine lanes have rewritten their records.
+first (until then the regeneration names the missing record). ``tox -e vllm-diff`` records what
+the newest release changed against the one before (``docs/records/vllm-diff.json``).
+``tox -e matrix`` runs the check; ``.ci/run`` checks the recorded blocks again after the engine
+lanes have rewritten their records.
 """
 
 from __future__ import annotations
@@ -301,6 +303,66 @@ def _vllm_mutation(arg: str) -> str:
             f"| {r['accepted']} | {regression} |"
         )
     return "\n".join(rows)
+
+
+def _cut(text: str, width: int = 100) -> str:
+    text = text.replace("|", "\\|")
+    return text if len(text) <= width else text[: width - 4] + " ..."
+
+
+def diff_table(r: dict[str, Any], per_group: int = 10) -> str:
+    """A diff record as the README shows it: the verdict, then a row per change (at most
+    ``per_group`` of each group, the largest first, as the diff lists them)."""
+    base, head = r["base"]["target"], r["head"]["target"]
+    groups = r["groups"]
+    lines = [
+        f"{base} → {head}: {r['changed']} of {r['cells']} cells changed in {len(groups)} "
+        f"group{'s' * (len(groups) != 1)}, {r['accepted']} accepted "
+        f"(matrix {', '.join(f'`{m}`' for m in r['matrix'])})",
+        "",
+        "| # | where | cells | base → head | accepted as |",
+        "|---|---|---:|---|---|",
+    ]
+    for index, group in enumerate(groups, 1):
+        where = _cut(" · ".join(group["where"]), 80)
+        shown = group["changes"][:per_group]
+        for change in shown:
+            lines.append(
+                f"| {index} | {where} | {change['cells']} | "
+                f"{_cut(change['base'])} → {_cut(change['head'])} | "
+                f"{_cut(change['accepted'] or '—', 80)} |"
+            )
+        rest = group["changes"][per_group:]
+        if rest:
+            cells = sum(c["cells"] for c in rest)
+            lines.append(f"| {index} | {where} | {cells} | ... {len(rest)} more changes "
+                         "(every one in the diff's --markdown and --json) | |")
+    return "\n".join(lines)
+
+
+@generator("vllm-diff", "recorded")
+def _vllm_diff(arg: str) -> str:
+    """What vLLM 0.34.0 changed against 0.33.0 (``tox -e vllm-diff``'s record)."""
+    return diff_table(record("vllm-diff"))
+
+
+@generator("diff-example", "live")
+def _diff_example(arg: str) -> str:
+    """``nvfp4-matrix diff --head-mutant <arg>`` on this project's kernels, as a table."""
+    import subprocess
+    import tempfile
+
+    mutant = arg or "no-batch-invariant"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "diff.json"
+        run = subprocess.run(
+            [sys.executable, "-m", "harness", "diff", "--head-mutant", mutant, "--record", str(out)],
+            cwd=ROOT, capture_output=True, text=True, check=False,
+        )
+        if not out.is_file():
+            raise ReadmeError(f"gen:diff-example: the diff failed: {run.stderr.strip()[-300:]}")
+        data = json.loads(out.read_text(encoding="utf-8"))
+    return diff_table(data, per_group=2)
 
 
 def shorten(report: str, width: int = 110) -> str:

@@ -36,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help=f"run the {side} as this broken variant of the target")
     p.add_argument("--markdown", metavar="PATH", help="also write the diff as Markdown")
     p.add_argument("--json", metavar="PATH", help="also write every changed cell and group as JSON")
+    p.add_argument("--record", metavar="FILE",
+                   help="also write the diff's figures as JSON, without times or paths "
+                   "(docs/records/, which tools/readme.py turns into the README's figures)")
     p.add_argument("--accept", metavar="FILE", type=Path,
                    help="YAML of the changes this comparison expects, each with its reason")
     p.set_defaults(func=diff_command)
@@ -50,7 +53,7 @@ def diff_command(args: argparse.Namespace) -> int:
     from harness.evaluate.session import cell_groups
     from harness.load import load_matrix
     from harness.load.yamlsrc import display_path
-    from harness.output.diff import DiffReport, markdown, terminal_lines, to_json
+    from harness.output.diff import DiffReport, markdown, record, terminal_lines, to_json
     from harness.targets import DEFAULT_TARGET, get_target
 
     sides = [
@@ -98,6 +101,8 @@ def diff_command(args: argparse.Namespace) -> int:
         write_output_file(args.markdown, markdown(report))
     if args.json:
         write_output_file(args.json, json.dumps(to_json(report), indent=1))
+    if args.record:
+        write_output_file(args.record, json.dumps(record(report), indent=1) + "\n")
     return 0 if report.ok else 1
 
 

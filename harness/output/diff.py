@@ -212,3 +212,33 @@ def to_json(report: DiffReport) -> dict[str, Any]:
         "stale_accepted": list(report.acceptance.stale) if report.acceptance else [],
         "ok": report.ok,
     }
+
+
+def record(report: DiffReport) -> dict[str, Any]:
+    """The diff's figures for the README (``diff --record``): counts, groups and each change's
+    two outcomes; no time and no path, so the same comparison writes the same bytes."""
+    from harness.output.record import RECORD_FORMAT
+
+    return {
+        "record": RECORD_FORMAT,
+        "target": report.target,
+        "matrix": list(report.matrix),
+        "base": {k: report.base.get(k) for k in ("target", "version")},
+        "head": {k: report.head.get(k) for k in ("target", "version")},
+        "cells": report.cells,
+        "changed": len(report.diff.changes),
+        "accepted": len(report.acceptance.accepted) if report.acceptance else 0,
+        "ok": report.ok,
+        "groups": [
+            {
+                "where": list(group.description),
+                "cells": len(group.keys),
+                "changes": [
+                    {"base": c.base, "head": c.head, "cells": len(c.keys),
+                     "accepted": _accepted(report, c.keys)}
+                    for c in group.changes
+                ],
+            }
+            for group in report.diff.groups
+        ],
+    }

@@ -83,6 +83,25 @@ def test_a_version_against_itself_changes_nothing_twice(tmp_path: Path) -> None:
     assert reports[0] == reports[1] and reports[0]["changed"] == []
 
 
+def test_the_record_is_the_figures_without_times_or_paths(tmp_path: Path, mutant_diff) -> None:
+    """``--record``: what the README quotes, the same bytes from run to run (and machine to
+    machine: no time, no path), every group and change counted as the JSON report counts them."""
+    _, data, _ = mutant_diff
+    texts = []
+    for n in range(2):
+        out = tmp_path / f"r{n}.json"
+        run = _diff("--head-mutant", "no-batch-invariant", "--record", str(out))
+        assert run.returncode == 1, run.stderr
+        texts.append(out.read_text())
+    assert texts[0] == texts[1]
+    assert str(ROOT) not in texts[0] and "seconds" not in texts[0]
+    rec = json.loads(texts[0])
+    assert rec["changed"] == len(data["changed"]) and rec["cells"] == data["cells"]
+    assert [g["cells"] for g in rec["groups"]] == [len(g["cells"]) for g in data["groups"]]
+    assert [len(g["changes"]) for g in rec["groups"]] == [len(g["changes"]) for g in data["groups"]]
+    assert rec["head"]["target"].endswith("(mutant no-batch-invariant)") and not rec["ok"]
+
+
 def test_accepted_changes_pass_and_a_stale_entry_fails(tmp_path: Path, mutant_diff) -> None:
     _, data, _ = mutant_diff
     accept = tmp_path / "accept.yaml"
