@@ -346,6 +346,12 @@ def _vllm_diff(arg: str) -> str:
     return diff_table(record("vllm-diff"))
 
 
+@generator("vllm-39129-diff", "recorded")
+def _vllm_39129_diff(arg: str) -> str:
+    """``nvfp4-matrix diff --target vllm --head-mutant vllm-39129`` on one line (``:0.20``)."""
+    return diff_table(record(f"vllm-{arg or VLLM_LINES[0]}-diff-39129"), per_group=2)
+
+
 @generator("diff-example", "live")
 def _diff_example(arg: str) -> str:
     """``nvfp4-matrix diff --head-mutant <arg>`` on this project's kernels, as a table."""

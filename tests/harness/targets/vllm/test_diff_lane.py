@@ -82,6 +82,22 @@ def test_a_release_against_itself_changes_nothing_twice(tmp_path: Path) -> None:
     assert reports[0] == reports[1]
 
 
+def test_another_lines_matrix_runs_leniently_with_its_mismatches_grouped(target) -> None:
+    """``run --line`` with a line that does not cover the installed release: a notice, the
+    mismatches grouped as a diff groups changes, never a traceback."""
+    installed = Path(target.default_matrix(ROOT)[0]).stem
+    lines = sorted((p.stem for p in (ROOT / "matrix" / "vllm").glob("*.yaml")),
+                   key=lambda s: tuple(int(x) for x in s.split(".")))
+    index = lines.index(installed)
+    other = lines[index - 1] if index else lines[index + 1]
+    run = _cli("run", "--target", "vllm", "--line", other, "--no-table", "--no-reports")
+    assert run.returncode in (0, 1), run.stdout[-2000:] + run.stderr[-2000:]
+    assert "Traceback" not in run.stdout + run.stderr
+    assert f"checked against the {other} line's matrix" in run.stdout
+    if run.returncode == 1:
+        assert "Mismatches, grouped" in run.stdout
+
+
 # --- release lines as data ----------------------------------------------------------------------
 def _line_copy(tmp_path: Path, matrix_file: Path, edit=None) -> Path:
     """The installed line's matrix file copied under a new name (its includes beside it),
