@@ -17,6 +17,7 @@ and exit code 2, in one place.
 from __future__ import annotations
 
 import dataclasses
+import stat
 
 __all__ = [
     "HarnessError",
@@ -25,6 +26,7 @@ __all__ = [
     "Problem",
     "TargetUnavailable",
     "UsageError",
+    "not_a_regular_file",
 ]
 
 
@@ -81,3 +83,19 @@ class MatrixError(HarnessError, ValueError):
     @property
     def first(self) -> Problem:
         return self.problems[0]
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def not_a_regular_file(mode: int) -> str:
+    """Why a path whose ``st_mode`` is ``mode`` is refused: ``"is a FIFO (named pipe), not a
+    regular file"`` (a file the harness reads or writes must be a regular file)."""
+    kind = next((name for test, name in _KINDS if test(mode)), "something else")
+    return f"is {kind}, not a regular file"

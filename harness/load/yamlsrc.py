@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from harness.errors import MatrixError, Problem
+from harness.errors import MatrixError, Problem, not_a_regular_file
 from harness.load.limits import current_limits
 from harness.load.text import NONCHARACTERS, char_kind, describe_char
 from harness.load.yamlnodes import Builder, EditorLines, LimitExceeded, PathKey, compose, dotted
@@ -102,22 +102,6 @@ class UnreadableFile(Exception):
         self.missing = missing
 
 
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def _kind(mode: int) -> str:
-    for test, name in _KINDS:
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
 def read_bytes(path: Path) -> bytes:
     """The bytes of ``path`` if it is a regular file within the size limit.
 
@@ -132,7 +116,7 @@ def read_bytes(path: Path) -> bytes:
     except OSError as exc:
         raise UnreadableFile(exc.strerror or str(exc)) from None
     if not stat.S_ISREG(info.st_mode):
-        raise UnreadableFile(f"is {_kind(info.st_mode)}, not a regular file")
+        raise UnreadableFile(not_a_regular_file(info.st_mode))
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -141,7 +125,7 @@ def read_bytes(path: Path) -> bytes:
     try:
         info = os.fstat(fd)  # what was opened, not what the name pointed at before
         if not stat.S_ISREG(info.st_mode):
-            raise UnreadableFile(f"is {_kind(info.st_mode)}, not a regular file")
+            raise UnreadableFile(not_a_regular_file(info.st_mode))
         if info.st_size > limit:
             raise UnreadableFile(f"is {info.st_size} bytes, more than the limit of {limit}")
         chunks: list[bytes] = []
@@ -205,29 +189,18 @@ def parse_yaml(text: str, path: Path, name: str) -> Source:
     """Compose ``text`` into nodes (bounded depth and size) and build the data."""
     limits = current_limits()
     editor = EditorLines(text)
-    bad = _NON_PRINTABLE.search(text)
-    if bad is not None:
-        raise MatrixError(
-            Problem(
-                name,
-                editor.line(bad.start()),
-                "",
-                f"invalid YAML: the character U+{ord(bad.group()):04X} is not allowed in a YAML "
-                f"file ({char_kind(bad.group())})",
-            )
-        )
-    split = _YAML_ONLY_BREAK.search(text)
-    if split is not None:
-        raise MatrixError(
-            Problem(
-                name,
-                editor.line(split.start()),
-                "",
-                f"the character {describe_char(split.group())} breaks the line for YAML 1.1 but "
-                "not in an editor: the file would not read as it shows (a comment would end "
-                "there, a quoted value would fold); remove it",
-            )
-        )
+    refused = (
+        (_NON_PRINTABLE, lambda c: f"invalid YAML: the character U+{ord(c):04X} is not allowed "
+                                   f"in a YAML file ({char_kind(c)})"),
+        (_YAML_ONLY_BREAK, lambda c: f"the character {describe_char(c)} breaks the line for "
+                                     "YAML 1.1 but not in an editor: the file would not read as "
+                                     "it shows (a comment would end there, a quoted value would "
+                                     "fold); remove it"),
+    )
+    for pattern, why in refused:
+        found = pattern.search(text)
+        if found is not None:
+            raise MatrixError(Problem(name, editor.line(found.start()), "", why(found.group())))
     try:
         node = compose(text, limits, editor)
     except LimitExceeded as exc:

@@ -27,25 +27,9 @@ import secrets
 import stat
 from pathlib import Path
 
-from harness.errors import OutputError
+from harness.errors import OutputError, not_a_regular_file
 
 __all__ = ["check_writable_target", "write_atomic", "write_json_atomic"]
-
-_KINDS = (
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def _kind(mode: int) -> str:
-    for test, name in _KINDS:
-        if test(mode):
-            return name
-    return "not a regular file"
-
 
 def check_writable_target(path: str | Path, create_folder: bool = False) -> Path:
     """The file that writing ``path`` replaces (symbolic links followed).
@@ -76,7 +60,7 @@ def check_writable_target(path: str | Path, create_folder: bool = False) -> Path
     except OSError as exc:
         raise OutputError(f"cannot write {given}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise OutputError(f"cannot write {given}: it is {_kind(info.st_mode)}, not a regular file")
+        raise OutputError(f"cannot write {given}: it {not_a_regular_file(info.st_mode)}")
     return target
 
 

@@ -107,7 +107,7 @@ def test_a_special_file_to_write_is_one_line_and_left_alone(specials, kind, argv
     assert code == 2, (out, err)
     assert err.splitlines() == [
         f"nvfp4-matrix: error: cannot write {path}: it is "
-        + {"fifo": "a FIFO (named pipe)", "device": "a character device", "folder": "a folder",
+        + {"fifo": "a FIFO (named pipe)", "device": "a character device", "folder": "a directory",
            "socket": "a socket", "link-to-device": "a character device",
            "link-to-fifo": "a FIFO (named pipe)"}[kind]
         + ", not a regular file"

@@ -133,7 +133,7 @@ def test_a_target_that_is_not_a_regular_file_is_refused_untouched(tmp_path, kind
     elif kind == "folder":
         target = tmp_path / "dir"
         target.mkdir()
-        what = "a folder"
+        what = "a directory"
     else:
         target = Path(os.devnull)
         what = "a character device"
