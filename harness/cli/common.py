@@ -54,9 +54,12 @@ def console(stderr: bool = False) -> PipeSafeConsole:
     return PipeSafeConsole(stderr=stderr, highlight=False, width=width, soft_wrap=False)
 
 
-def add_matrix_argument(parser: argparse.ArgumentParser, target: bool = True) -> None:
+def add_matrix_argument(
+    parser: argparse.ArgumentParser, target: bool = True, engine_path: bool = True
+) -> None:
     """The optional ``MATRIX...`` positional every subcommand that reads the matrix takes,
-    and ``--target`` where the subcommand can check another engine."""
+    and ``--target`` where the subcommand can check another engine (``--engine-path`` where
+    it runs one engine: ``diff`` gives each side its own)."""
     parser.add_argument(
         "matrix",
         nargs="*",
@@ -77,6 +80,7 @@ def add_matrix_argument(parser: argparse.ArgumentParser, target: bool = True) ->
             help="the target's release line whose matrix to run (vllm: 0.33 runs "
             "matrix/vllm/0.33.yaml), whichever release is installed",
         )
+    if target and engine_path:
         parser.add_argument(
             "--engine-path",
             "--vllm-path",

@@ -25,7 +25,7 @@ __all__ = ["add_parser", "diff_command"]
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("diff", help="what changed in the selection between two versions of an engine")
-    add_matrix_argument(p)
+    add_matrix_argument(p, engine_path=False)
     for side in ("base", "head"):
         p.add_argument(f"--{side}-python", metavar="PATH",
                        help=f"the {side}'s interpreter, with the engine installed (default: this one)")
@@ -80,7 +80,8 @@ def diff_command(args: argparse.Namespace) -> int:
         target_name = args.target or DEFAULT_TARGET
         (resolved,) = run_sides(sides[:1], {"target": target_name, "resolve": True, "line": line}, say)
         files = [display_path(Path(p)) for p in resolved["matrix"]]
-        say(f"base: {resolved['version']} is described by {', '.join(files)}")
+        engine = f"{target_name} {resolved['version']}" if resolved["version"] else target_name
+        say(f"base: {engine} is described by {', '.join(files)}")
     target_name = target_name or DEFAULT_TARGET
     matrix = load_matrix([Path(f) for f in files])
     target = get_target(target_name)
@@ -93,7 +94,9 @@ def diff_command(args: argparse.Namespace) -> int:
         if entries is not None else None
     )
     report = DiffReport(target_name, tuple(files), base, head,
-                        _prefix(sides[0]), _prefix(sides[1]), len(cells), diff, acceptance)
+                        _prefix(sides[0]), _prefix(sides[1]),
+                        diff.unchanged + len(diff.changes), diff, acceptance,
+                        sides[0].mutant, sides[1].mutant)
     out = console()
     for line in terminal_lines(report):
         out.print(line, markup=False, highlight=False, soft_wrap=True)

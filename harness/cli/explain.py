@@ -63,6 +63,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--layer", metavar="LAYER", help="a layer id from the matrix (default: the default layer)"
     )
+    p.add_argument(
+        "--mutant", metavar="NAME",
+        help="ask a deliberately broken variant of the target (see `mutants`; a diff's side)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=explain_command)
 
@@ -105,6 +109,7 @@ def explain(
     target_name: str | None = None,
     mock_items: list[str] | None = None,
     line: str | None = None,
+    mutant: str | None = None,
 ) -> dict[str, Any]:
     """The explanation as a JSON-ready dict (``kernel``, ``backend``, ``error``, ``decisions``, ...).
 
@@ -126,6 +131,8 @@ def explain(
         matrix, target = None, get_target(target_name)
         if not target.capabilities.real_machine:
             raise
+    if mutant is not None:
+        target = target.mutant(mutant)
     vocabulary = target.vocabulary
     overrides = parse_env(env_items, vocabulary)
     pkgs = parse_packages(packages, vocabulary)
@@ -210,7 +217,7 @@ def explain_command(args: argparse.Namespace) -> int:
     use_engine_path(args.engine_path)
     result = explain(
         args.gpu, env_items, args.packages, args.layer, args.matrix, args.target, args.mock,
-        args.line,
+        args.line, args.mutant,
     )
     code = 0 if result["kernel"] else 1
     if args.json:

@@ -127,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     _print_known(out, result)
 
     failures = result.failures
-    if failures and (session.notes or len(failures) > args.max_failures):
+    if failures and (session.lenient or len(failures) > args.max_failures):
         _print_grouped(out, session, result)
     for failure in failures[: args.max_failures]:
         out.print(failure.report(), markup=False, highlight=False, soft_wrap=True)
@@ -158,11 +158,12 @@ def _run(args: argparse.Namespace) -> int:
 def _print_grouped(out: Any, session: Session, result: RunResult) -> None:
     """The mismatches described as a diff describes changes: expected -> got, and where."""
     from harness.diff.changes import mismatch_groups
+    from harness.output.diff import plural
 
-    out.print(f"Mismatches, grouped ({len(result.failures)} cells):", markup=False)
+    out.print(f"Mismatches, grouped ({plural(len(result.failures), 'cell')}):", markup=False)
     found = mismatch_groups(session.matrix, session.vocabulary, result.results)
     for index, where in enumerate(found, 1):
-        out.print(f"[{index}] {len(where.keys)} cells where {' · '.join(where.description)}:",
+        out.print(f"[{index}] {plural(len(where.keys), 'cell')} where {' · '.join(where.description)}:",
                   markup=False, soft_wrap=True)
         for change in where.changes:
             out.print(f"  {len(change.keys)} x expected {change.base}", markup=False,

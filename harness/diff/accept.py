@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.diff.changes import CellChange
 from harness.errors import MatrixError, Problem
+from harness.load.problems import translate
 from harness.load.yamlsrc import UnreadableFile, decode, display_path, parse_yaml, read_bytes
 
 __all__ = ["Acceptance", "AcceptedChange", "accepted_changes", "load_accepted"]
@@ -66,12 +67,12 @@ def load_accepted(path: Path) -> list[tuple[int, AcceptedChange]]:
         raise MatrixError(
             Problem(name, None, "", f"cannot read the accept file: it {exc.reason}")
         ) from None
+    if not isinstance(source.data, dict):
+        raise MatrixError(source.problem((), "an accept file is a mapping with an 'accepted:' list"))
     try:
-        model = _File.model_validate(source.data if source.data is not None else {})
+        model = _File.model_validate(source.data)
     except ValidationError as exc:
-        raise MatrixError(
-            [source.problem(tuple(e["loc"]), e["msg"]) for e in exc.errors()]
-        ) from None
+        raise MatrixError(translate(source, exc, _File)) from None
     return [
         (source.line(("accepted", index)), entry) for index, entry in enumerate(model.accepted)
     ]

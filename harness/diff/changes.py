@@ -177,6 +177,11 @@ def mismatch_groups(
     for r in results:
         attrs = cell_attributes(matrix, r.cell, vocabulary.inputs, vocabulary.packages)
         failed = not r.ok and r.known is None
-        change = (r.expected.summary(), r.actual.summary()) if failed else None
+        change = None
+        if failed:
+            expected, got = r.expected.summary(), r.actual.summary()
+            if expected == got and r.problems:  # the same outcome, judged wrong on another point
+                got = f"{got} ({r.problems[0]})"
+            change = (expected, got)
         items.append(Item(r.cell.nodeid, attrs, change))
     return group_changes(items)

@@ -13,7 +13,6 @@ own prints never reach the result.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -73,12 +72,6 @@ def run_side(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     from harness.errors import HarnessError
     from kernels.errors import NvFp4Error
@@ -94,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines() or [""]:
             print(f"{request.get('label', 'side')}: error: {line}", file=sys.stderr)
         return 2
-    _write_atomically(Path(args[1]), json.dumps(result))
+    from harness.output.atomic import write_atomic
+
+    write_atomic(Path(args[1]), json.dumps(result))
     return 0
 
 

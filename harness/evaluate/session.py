@@ -158,6 +158,9 @@ class Session:
         if problems:
             raise MatrixError(problems)
         described = self.target.check_matrix(matrix)
+        #: the matrix need not describe the target (another release line's file): mismatches
+        #: are what changed, and the command shows them grouped
+        self.lenient = lenient
         if described and not lenient:
             raise MatrixError(described)
         #: what binding found worth saying that fails nothing (``lenient``: the target's

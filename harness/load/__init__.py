@@ -1,4 +1,4 @@
-"""Stage 1, loading: YAML files -> pydantic models -> one merged, cross-checked matrix."""
+"""Stage 2, loading: YAML files -> pydantic models -> one merged, cross-checked matrix."""
 
 from harness.load.loader import DEFAULT_MATRIX_GLOB, default_matrix_paths, load_matrix
 from harness.load.matrix import Matrix

@@ -1,4 +1,4 @@
-"""Stage 1, loading: YAML files -> validated models -> one merged :class:`Matrix`.
+"""Stage 2, loading: YAML files -> validated models -> one merged :class:`Matrix`.
 
 :func:`load_matrix` reads one or more YAML files (following ``include:``),
 validates each against :class:`~harness.models.MatrixFile`, merges them and

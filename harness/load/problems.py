@@ -25,7 +25,7 @@ from harness.models import (
 )
 from kernels.errors import QUOTE_LIMIT, quoted
 
-__all__ = ["closest", "unknown_name", "validate_file"]
+__all__ = ["closest", "translate", "unknown_name", "validate_file"]
 
 
 def validate_file(source: Source, problems: list[Problem]) -> MatrixFile | None:
@@ -40,20 +40,23 @@ def validate_file(source: Source, problems: list[Problem]) -> MatrixFile | None:
     try:
         model = MatrixFile.model_validate(source.data)
     except ValidationError as exc:
-        problems.extend(_translate(source, exc))
+        problems.extend(translate(source, exc))
         return None
     for pid, profile in model.profiles.items():
         profile._id = pid
     return model
 
 
-def _translate(source: Source, exc: ValidationError) -> list[Problem]:
-    """Pydantic errors -> problems with the YAML line and a readable message."""
+def translate(
+    source: Source, exc: ValidationError, root: type[BaseModel] = MatrixFile
+) -> list[Problem]:
+    """Pydantic errors -> problems with the YAML line and a readable message (``root``: the
+    model the whole document was validated as: a matrix file, or another file of the tool's)."""
     out: list[Problem] = []
     seen: set[tuple[int, str, str]] = set()
     for error in exc.errors(include_url=False):
         path = _data_path(source.data, error["loc"])
-        message = _message(error, path)
+        message = _message(error, path, root)
         if error["type"] == "value_error":
             path = _point_at_field(source.data, path, message)
         problem = source.problem(path, message)
@@ -123,11 +126,11 @@ def _point_at_field(data: Any, path: PathKey, message: str) -> PathKey:
     return path
 
 
-def _message(error: Any, path: PathKey) -> str:
+def _message(error: Any, path: PathKey, root: type[BaseModel]) -> str:
     kind = error["type"]
     value = error.get("input")
     if kind == "extra_forbidden":
-        valid = _valid_keys(error["loc"][:-1])
+        valid = _valid_keys(error["loc"][:-1], root)
         hint = ""
         if valid:
             close = closest(str(path[-1]), valid) if len(str(path[-1])) <= QUOTE_LIMIT else None
@@ -191,7 +194,7 @@ def _message(error: Any, path: PathKey) -> str:
     if kind == "value_error":
         return error["msg"].removeprefix("Value error, ")
     if kind == "too_short" and isinstance(value, list) and not value:
-        field = _field_at(error["loc"])
+        field = _field_at(error["loc"], root)
         if field is not None and not field.is_required():
             return "an empty list is not allowed here (omit the key for the default)"
         return "needs at least one item, got an empty list"
@@ -209,9 +212,9 @@ def _message(error: Any, path: PathKey) -> str:
     return f"{error['msg']} (got {_short(value)})"
 
 
-def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the model found at ``loc`` (walking MatrixFile's annotations)."""
-    current: Any = MatrixFile
+def _valid_keys(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
+    """Field names of the model found at ``loc`` (walking ``root``'s annotations)."""
+    current: Any = root
     for part in loc:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
@@ -234,11 +237,11 @@ def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
     return []
 
 
-def _field_at(loc: tuple[Any, ...]) -> Any:
+def _field_at(loc: tuple[Any, ...], root: type[BaseModel]) -> Any:
     """The pydantic ``FieldInfo`` of the model field at ``loc`` (``None`` when it is not one)."""
     if not loc or not isinstance(loc[-1], str):
         return None
-    current: Any = MatrixFile
+    current: Any = root
     for part in loc[:-1]:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):

@@ -27,8 +27,11 @@ def command_parser(prog: str, description: str, shards: bool) -> tuple[argparse.
     returns the parser and its subparsers, for more commands."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     sub = parser.add_subparsers(dest="command", required=True)
+    helps = {"run": "generate the mutants and kill each (the lane); a complete run records its "
+                    "figures in docs/records/",
+             "list": "the mutants, without running them"}
     for name in ("run", "list"):
-        p = sub.add_parser(name)
+        p = sub.add_parser(name, help=helps[name])
         if shards:
             which = p.add_mutually_exclusive_group()
             which.add_argument("--shard", help="INDEX/COUNT, or 'buildkite' (BUILDKITE_PARALLEL_JOB)")

@@ -300,7 +300,8 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser, sub = command_parser("python -m harness.mutation", __doc__.splitlines()[0], shards=True)
-    sub.add_parser("kill")
+    sub.add_parser("kill", help="(cosmic-ray's test command) the unit-test stage on the "
+                   "mutant cosmic-ray applied")
     args = parser.parse_args(argv)
     commands = {"run": cmd_run, "list": cmd_list, "_part": cmd_part, "kill": cmd_kill}
     return run_command(commands, args, "mutation lane")

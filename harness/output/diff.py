@@ -37,6 +37,9 @@ class DiffReport:
     cells: int
     diff: Diff
     acceptance: Acceptance | None = None
+    #: each side's mutant, for the ``explain`` command that replays a cell there
+    base_mutant: str | None = None
+    head_mutant: str | None = None
 
     @property
     def unaccepted(self) -> list[str]:
@@ -49,21 +52,38 @@ class DiffReport:
         stale = self.acceptance.stale if self.acceptance else ()
         return not self.unaccepted and not stale
 
+    def one_side_line(self) -> str | None:
+        """The cells only one side ran (a mutant without detection, a cell one engine cannot
+        run): never compared, and said so."""
+        keys = self.diff.only_one_side
+        if not keys:
+            return None
+        shown = ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
+        return (f"not compared: {plural(len(keys), 'cell')} ran on one side only "
+                f"(in the --json report): {shown}")
+
     def verdict(self) -> str:
         d = self.diff
         if not d.changes:
-            return f"NO CHANGE: {self.cells} cells, the same on both sides"
+            return f"NO CHANGE: {plural(self.cells, 'cell')}, the same on both sides"
         accepted = len(self.acceptance.accepted) if self.acceptance else 0
         stale = len(self.acceptance.stale) if self.acceptance else 0
         word = "CHANGED (all accepted)" if self.ok else "CHANGED"
-        extra = f", {stale} stale accept entries" if stale else ""
+        extra = f", {plural(stale, 'stale accept entry', 'stale accept entries')}" if stale else ""
         return (
-            f"{word}: {len(d.changes)} of {self.cells} cells in {len(d.groups)} groups, "
-            f"{accepted} accepted{extra}"
+            f"{word}: {len(d.changes)} of {plural(self.cells, 'cell')} in "
+            f"{plural(len(d.groups), 'group')}, {accepted} accepted{extra}"
         )
 
 
-def explain_command(prefix: str, matrix: Sequence[str], target: str, cell: Cell) -> str:
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 cell``, ``2 cells``."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def explain_command(
+    prefix: str, matrix: Sequence[str], target: str, cell: Cell, mutant: str | None = None
+) -> str:
     """The ``explain`` command line that shows ``cell`` on one side."""
     parts = [prefix, "explain", *(shlex.quote(m) for m in matrix), "--target", target,
              "--gpu", cell.profile]
@@ -74,6 +94,8 @@ def explain_command(prefix: str, matrix: Sequence[str], target: str, cell: Cell)
     for name, ok, reason in cell.mocks:
         verdict = "yes" if ok else f"no:{reason}" if reason else "no"
         parts.append(f"--mock {shlex.quote(f'{name}={verdict}')}")
+    if mutant is not None:
+        parts.append(f"--mutant {shlex.quote(mutant)}")
     return " ".join(parts)
 
 
@@ -92,8 +114,10 @@ def _commands(report: DiffReport, change: Change) -> tuple[str, str, str]:
     cell = report.diff.change_of(change.keys[0]).cell
     return (
         cell.nodeid,
-        explain_command(report.base_prefix, report.matrix, report.target, cell),
-        explain_command(report.head_prefix, report.matrix, report.target, cell),
+        explain_command(report.base_prefix, report.matrix, report.target, cell,
+                        report.base_mutant),
+        explain_command(report.head_prefix, report.matrix, report.target, cell,
+                        report.head_mutant),
     )
 
 
@@ -115,10 +139,12 @@ def terminal_lines(report: DiffReport) -> list[str]:
         f"head : {report.head['target']} ({report.head_prefix})",
         f"cells: {report.cells} of {', '.join(report.matrix)}",
     ]
+    if (one_side := report.one_side_line()) is not None:
+        lines.append(one_side)
     for side in (report.base, report.head):
         lines += [f"note ({side['label']}): {n}" for n in side.get("notes", [])]
     for index, group in enumerate(report.diff.groups, 1):
-        lines += ["", f"[{index}] {len(group.keys)} cells where {_where(group)}:"]
+        lines += ["", f"[{index}] {plural(len(group.keys), 'cell')} where {_where(group)}:"]
         for change in group.changes[:MAX_CHANGES_SHOWN]:
             cell, base_cmd, head_cmd = _commands(report, change)
             accepted = _accepted(report, change.keys)
@@ -133,8 +159,8 @@ def terminal_lines(report: DiffReport) -> list[str]:
                 lines.append(f"      accepted: {accepted}")
         hidden = group.changes[MAX_CHANGES_SHOWN:]
         if hidden:
-            lines.append(f"  ... and {sum(len(c.keys) for c in hidden)} cells in "
-                         f"{len(hidden)} more changes (in --markdown and --json)")
+            lines.append(f"  ... and {plural(sum(len(c.keys) for c in hidden), 'cell')} in "
+                         f"{plural(len(hidden), 'more change')} (in --markdown and --json)")
     if report.acceptance is not None:
         lines += [f"STALE {s}" for s in report.acceptance.stale]
     lines += ["", report.verdict()]
@@ -152,6 +178,8 @@ def markdown(report: DiffReport) -> str:
         f"Matrix: `{'`, `'.join(report.matrix)}`.",
         "",
     ]
+    if (one_side := report.one_side_line()) is not None:
+        out += [one_side, ""]
     if report.diff.groups:
         rows = []
         for index, group in enumerate(report.diff.groups, 1):
@@ -162,7 +190,7 @@ def markdown(report: DiffReport) -> str:
         out.append(markdown_table(["#", "where", "cells", "base", "head", "accepted"], rows))
         out.append("")
         for index, group in enumerate(report.diff.groups, 1):
-            out += [f"<details><summary>[{index}] {len(group.keys)} cells where "
+            out += [f"<details><summary>[{index}] {plural(len(group.keys), 'cell')} where "
                     f"{_where(group)}</summary>", ""]
             for change in group.changes:
                 _, base_cmd, head_cmd = _commands(report, change)
@@ -207,6 +235,7 @@ def to_json(report: DiffReport) -> dict[str, Any]:
         "head": {k: report.head.get(k) for k in ("target", "version", "notes", "seconds")},
         "cells": report.cells,
         "unchanged": report.diff.unchanged,
+        "one_side_only": list(report.diff.only_one_side),
         "changed": [c.to_json() for c in report.diff.changes],
         "groups": groups,
         "stale_accepted": list(report.acceptance.stale) if report.acceptance else [],
@@ -226,6 +255,7 @@ def record(report: DiffReport) -> dict[str, Any]:
         "base": {k: report.base.get(k) for k in ("target", "version")},
         "head": {k: report.head.get(k) for k in ("target", "version")},
         "cells": report.cells,
+        "one_side_only": len(report.diff.only_one_side),
         "changed": len(report.diff.changes),
         "accepted": len(report.acceptance.accepted) if report.acceptance else 0,
         "ok": report.ok,

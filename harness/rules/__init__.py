@@ -1,4 +1,4 @@
-"""Stage 2: the matrix's rules, interpreted.
+"""Stage 1: the matrix's rules, interpreted.
 
 One interpreter of the declared data, used by both the loader's cross-checks
 (does a profile's ``supported`` list follow the backends' rules?) and the

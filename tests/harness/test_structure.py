@@ -18,7 +18,7 @@ from tests.support.paths import ROOT
 #: The most lines a module may have (Triton kernel files aside: a kernel is one unit).
 MAX_LINES = 450
 #: The parts of the harness that must not know which target they run.
-TARGET_BLIND = ("evaluate", "output", "cli", "plugin", "load", "rules")
+TARGET_BLIND = ("evaluate", "output", "cli", "plugin", "load", "rules", "diff")
 CONCRETE_MODULES = ("harness.targets.project", "harness.targets.vllm")
 CONCRETE_CLASSES = ("ProjectTarget", "VllmTarget")
 

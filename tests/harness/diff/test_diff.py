@@ -49,6 +49,7 @@ def test_every_change_is_one_command_away_on_each_side(mutant_diff) -> None:
     run, data, markdown = mutant_diff
     change = data["groups"][0]["changes"][0]
     assert change["explain"]["head"].startswith("nvfp4-matrix explain matrix/gpus.yaml")
+    assert "not compared: 272 cells ran on one side only" in run.stdout  # the mutant detects nothing
     assert "--gpu " in change["explain"]["base"] and f"--env {BI}=" in change["explain"]["base"]
     assert change["explain"]["head"] in run.stdout
     assert markdown.startswith("## ❌ NVFP4 selection diff: kernels → kernels (mutant no-batch-invariant)")
@@ -62,10 +63,14 @@ def test_explaining_a_cell_gives_each_sides_answer(mutant_diff) -> None:
     _, data, _ = mutant_diff
     change = data["groups"][0]["changes"][0]
     cell = next(c for c in data["changed"] if c["cell"] == change["cells"][0])
-    args = change["explain"]["base"].split()[1:] + ["--json"]  # drop the program name
-    proc = subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert json.loads(proc.stdout)["kernel"] == cell["base"]["kernel"]
+    assert "--mutant no-batch-invariant" in change["explain"]["head"]
+    assert "--mutant" not in change["explain"]["base"]
+    for side in ("base", "head"):
+        args = change["explain"][side].split()[1:] + ["--json"]  # drop the program name
+        proc = subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        answer = json.loads(proc.stdout)
+        assert (answer["kernel"], answer["error"]) == (cell[side]["kernel"], cell[side]["error"]), side
 
 
 def test_a_version_against_itself_changes_nothing_twice(tmp_path: Path) -> None:
@@ -138,6 +143,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     broken = tmp_path / "accept.yaml"
     broken.write_text("accepted:\n  - where: []\n    reason: r\n")
     with pytest.raises(MatrixError, match=r"accept.yaml:2: accepted\[0\]\.where"):
+        load_accepted(broken)
+    # the loader's wording: a typo is named with its line and the closest key
+    broken.write_text("accepted:\n  - where: [x]\n    reasn: typo\n")
+    with pytest.raises(MatrixError) as info:
+        load_accepted(broken)
+    text = str(info.value)
+    assert "accept.yaml:2: accepted[0].reason: missing required key 'reason'" in text
+    assert "accept.yaml:3: accepted[0].reasn: unknown key 'reasn'; did you mean 'reason'?" in text
+    broken.write_text("- a list\n")
+    with pytest.raises(MatrixError, match="an accept file is a mapping with an 'accepted:' list"):
         load_accepted(broken)
 
 

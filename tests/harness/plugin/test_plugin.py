@@ -320,3 +320,20 @@ def test_pytest_is_as_strict_as_run_a_selection_reading_os_environ_fails_both(py
     assert failed_pytest == failed_run
     # the real selection passes both
     assert pytester.runpytest(*plugin_args(), "-q", "matrix/selection.yaml").ret == 0
+
+
+def test_the_shipped_matrix_folder_collects_as_the_docs_show_it():
+    """``pytest matrix/`` on this checkout: every file under matrix/ is a matrix and collects
+    (the vLLM lines as a skip where vLLM is not installed), nothing is a collection error."""
+    import subprocess
+    import sys
+
+    from tests.support.paths import ROOT
+
+    run = subprocess.run([sys.executable, "-m", "pytest", "matrix/", "--co", "-q",
+                          "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "error" not in run.stdout.lower().split("collected")[-1]
+    for name in sorted(p.name for p in (ROOT / "matrix" / "vllm").glob("*.yaml")):
+        assert f"matrix/vllm/{name}::" in run.stdout, name

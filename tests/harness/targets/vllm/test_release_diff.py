@@ -20,7 +20,7 @@ import pytest
 from tests.support.paths import ROOT
 
 HEAD = os.environ.get("NVFP4_DIFF_HEAD")
-ACCEPT = ROOT / "matrix" / "vllm" / "changes" / "0.33-0.34.yaml"
+ACCEPT = ROOT / "accepted" / "vllm-0.33-0.34.yaml"
 BI = "VLLM_BATCH_INVARIANT"
 
 pytestmark = pytest.mark.skipif(
