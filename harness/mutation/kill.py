@@ -152,4 +152,8 @@ def run_parts(
     failed = [p.args for p, _ in procs if p.wait() != 0]
     if failed:
         raise LaneError(f"{len(failed)} shard process(es) failed; see their output above")
+    missing = [str(out) for _, out in procs if not out.is_file()]
+    if missing:  # a process that exits 0 without its report ran nothing
+        raise LaneError(f"shard process(es) wrote no report ({', '.join(missing)}): "
+                        f"python -m {module} _part ran nothing")
     return [json.loads(out.read_text()) for _, out in procs]

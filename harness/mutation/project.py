@@ -62,6 +62,8 @@ __all__ = ["main", "matrix_stage", "tests_stage"]
 
 #: The equivalents file (in ``mutation/``) and the reports folder (in ``reports/``).
 EQUIVALENTS = "equivalents.yaml"
+#: How a process of ``run --jobs N`` is started: ``python -m harness.mutation _part ...``.
+ENTRY = "harness.mutation"
 REPORTS = "mutation"
 #: What a shard's private copy of the tree holds (enough for the matrix and the tests).
 COPIED = ("kernels", "harness", "matrix", "tests", "pyproject.toml")
@@ -254,7 +256,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     print(f"mutation lane: {len(mutants)} mutants ({label}) in {jobs} process(es)", flush=True)
     parts = run_parts(
-        mutants, jobs, reports, tag, label, args.quiet, __name__,
+        mutants, jobs, reports, tag, label, args.quiet, ENTRY,
         lambda todo, part_label, out: run_shard(todo, config, part_label, out,
                                                 not args.quiet, here.root),
     )

@@ -72,6 +72,10 @@ from harness.output.atomic import write_atomic
 __all__ = ["main"]
 
 
+#: How a process of ``run --jobs N`` is started (``__name__`` is ``__main__`` under ``-m``).
+ENTRY = "harness.mutation.vllm"
+
+
 def equivalents_path(here: Checkout, line: str) -> Path:
     return here.mutation / f"vllm-{line}-equivalents.yaml"
 
@@ -378,7 +382,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          here=here)
 
     # with several processes, part 0 runs the regressions too (cmd_part)
-    parts = run_parts(mutants, jobs, reports, "run", label, args.quiet, __name__, run_here)
+    parts = run_parts(mutants, jobs, reports, "run", label, args.quiet, ENTRY, run_here)
     results = [r for rep in parts for r in rep["results"]]
     named = [n for rep in parts for n in rep.get("regressions", [])]
     if len(named) != len(regressions()):

@@ -28,3 +28,16 @@ def test_a_lane_command_outside_its_lane_is_one_line(tmp_path: Path, module, com
     else:
         assert "mutation/cosmic-ray.toml" in lines[0]
     assert "tox -e mutation" in lines[0]
+
+
+@pytest.mark.parametrize("entry", ["harness.mutation.project", "harness.mutation.vllm"])
+def test_the_process_a_lane_starts_per_part_is_its_own_entry_point(entry) -> None:
+    """``run --jobs N`` starts ``python -m <ENTRY> _part TODO OUT LABEL`` per part: ENTRY must be
+    a module that runs the lane's command line (not ``__main__``, not a module without one)."""
+    import importlib
+
+    module = importlib.import_module(entry)
+    run = subprocess.run([sys.executable, "-m", module.ENTRY, "_part", "--help"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "_part [-h]" in run.stdout and "todo" in run.stdout
