@@ -110,13 +110,11 @@ class NoteLog:
         self.logger = logger or logging.getLogger("kernels.linear")
         self.seen: set[str] = set()
 
-    def log(self, level: int, message: str) -> bool:
-        """Log ``message`` at ``level`` unless this log has logged it; True when it did."""
-        if message in self.seen:
-            return False
-        self.seen.add(message)
-        self.logger.log(level, message)
-        return True
+    def log(self, level: int, message: str) -> None:
+        """Log ``message`` at ``level`` unless this log has logged it."""
+        if message not in self.seen:
+            self.seen.add(message)
+            self.logger.log(level, message)
 
     def forget(self) -> None:
         """Log every note once more."""

@@ -204,3 +204,12 @@ def test_detection_reads_triton_interpret_by_the_installed_version(
 def test_an_unset_triton_interpret_is_off() -> None:
     probes = dataclasses.replace(REAL, torch=_torch(), environ={})
     assert detect_platform(probes).triton_interpret is False
+
+
+def test_the_probes_of_a_machine_cannot_be_swapped_after_the_fact():
+    """A detection reads one machine: probes are given whole, never patched in place."""
+    import dataclasses
+
+    probes = MachineProbes.real()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        probes.torch = None  # type: ignore[misc]
