@@ -20,6 +20,8 @@ import pytest
 from tests.support.paths import ROOT
 
 HEAD = os.environ.get("NVFP4_DIFF_HEAD")
+#: 0.33.0's Python files, unpacked as 0.34.0's are: both sides as source trees
+BASE = os.environ.get("NVFP4_DIFF_BASE")
 ACCEPT = ROOT / "accepted" / "vllm-0.33-0.34.yaml"
 BI = "VLLM_BATCH_INVARIANT"
 
@@ -142,3 +144,20 @@ def test_explain_answers_for_the_tree_not_the_installed_release(installed) -> No
             "--env", f"{BI}=1", "--layer", "w4a16", "--json"]
     head = json.loads(_cli(*args, "--engine-path", HEAD).stdout)
     assert head["error"].startswith("Forced NVFP4 kernel HummingNvFp4LinearKernel"), head
+
+
+def test_two_unpacked_trees_diff_as_the_install_and_the_tree_do(tmp_path, plain) -> None:
+    """``--base-path`` and ``--head-path`` both source trees (a maintainer's two checkouts):
+    the same changes as 0.33.0 installed against 0.34.0's tree."""
+    assert HEAD is not None
+    if BASE is None:
+        pytest.fail("the vllm-diff lane sets NVFP4_DIFF_BASE (0.33.0's unpacked files)")
+    _, installed = plain
+    run = _cli("diff", "--target", "vllm", "--base-path", BASE, "--head-path", HEAD,
+               "--json", str(tmp_path / "trees.json"))
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    trees = json.loads((tmp_path / "trees.json").read_text())
+    assert trees["base"]["version"] == "0.33.0" and trees["head"]["version"] == "0.34.0"
+    key = lambda data: sorted((c["cell"], c["base"]["kind"], c["head"]["kind"]) for c in data["changed"])  # noqa: E731
+    assert key(trees) == key(installed)
+
