@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -32,7 +33,6 @@ from unittest import mock
 
 from harness.errors import Problem, UsageError
 from harness.targets.environment import isolated_environ
-from harness.targets.project.logs import CapturedNotes
 from harness.targets.project.seam import decoy_platform, through_seam
 from harness.targets.protocol import (
     CandidateRecord,
@@ -136,9 +136,6 @@ class ProjectTarget(Target):
         entry: str = "decide",
         label: str | None = None,
     ) -> None:
-        from kernels.linear import registry
-        from kernels.linear import select as select_module
-
         if entry not in ENTRIES:
             raise UsageError(f"target {self.name} has no entry point {entry!r} "
                              f"(entries: {', '.join(ENTRIES)})")
@@ -148,10 +145,10 @@ class ProjectTarget(Target):
                 f"the {entry} entry point checks the real selection only (no mutant, no backend "
                 "table)"
             )
-        self.select = select or select_module.decide
-        self.backends: dict[str, type[NvFp4LinearKernel]] = dict(
-            registry.NVFP4_BACKENDS if backends is None else backends
-        )
+        # the selection and its table are imported when first asked (they import torch): a
+        # matrix is loaded and bound to this target without them
+        self._select = select
+        self._backends = backends
         self.entry = entry
         self.label = label
         self.vocabulary = _vocabulary()
@@ -169,6 +166,24 @@ class ProjectTarget(Target):
         self._configs: dict[LayerSpec, NvFp4LinearConfig] = {}
         self._mock_classes: dict[tuple[str, bool, str], type] = {}
         self._tables: dict[tuple[tuple[str, bool, str], ...], dict[str, type]] = {}
+
+    @functools.cached_property
+    def select(self) -> SelectFn:
+        """The selection under test (default :func:`kernels.linear.select.decide`)."""
+        if self._select is not None:
+            return self._select
+        from kernels.linear import select as select_module
+
+        return select_module.decide
+
+    @functools.cached_property
+    def backends(self) -> dict[str, type[NvFp4LinearKernel]]:
+        """The backend table handed to the selection (default: the registry)."""
+        if self._backends is not None:
+            return dict(self._backends)
+        from kernels.linear import registry
+
+        return dict(registry.NVFP4_BACKENDS)
 
     def describe(self) -> str:
         entry = f" (entry {self.entry})" if self.entry != ENTRIES[0] else ""
@@ -342,6 +357,7 @@ class ProjectTarget(Target):
         The first call must log every note of its decision once; the second,
         identical call nothing (notes are logged once per :class:`NoteLog`).
         """
+        from harness.targets.project.logs import CapturedNotes  # imports the selection (torch)
         from kernels.linear.select import init_nvfp4_linear_kernel
         from kernels.platform import use_platform
 

@@ -181,3 +181,30 @@ def test_golden_warnings_a_target_cannot_observe_are_a_problem(shipped: Matrix) 
     result = runner.check(_case(runner, "disabled-kernel-typo"))
     assert any("'warnings' cannot be checked" in p for p in result.problems), result.problems
     assert Session(shipped).check(_case(runner, "disabled-kernel-typo")).ok
+
+
+def test_binding_a_matrix_to_this_project_does_not_import_torch():
+    """Loading and binding a matrix (and refusing a bad one) stays light: the selection and its
+    backends, which import torch, are imported when a cell is first evaluated."""
+    import subprocess
+    import sys
+
+    from tests.support.paths import ROOT
+
+    code = (
+        "import sys\n"
+        "from harness.evaluate.session import Session\n"
+        "from harness.load import load_matrix\n"
+        "from harness.targets import get_target\n"
+        "target = get_target('kernels')\n"
+        "assert 'torch' not in sys.modules, 'the target imported torch'\n"
+        "from harness.errors import MatrixError\n"
+        "try:\n"
+        "    Session(load_matrix(['tests/harness/load/corpus/cases/109-package-unknown.yaml']), target)\n"
+        "except MatrixError:\n"
+        "    pass\n"
+        "assert 'torch' not in sys.modules, 'binding imported torch'\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
