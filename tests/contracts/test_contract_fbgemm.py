@@ -30,7 +30,6 @@ import sys
 import types
 from pathlib import Path
 
-import contract
 import pytest
 import torch
 
@@ -40,6 +39,7 @@ from kernels.linear.layer import NvFp4LinearLayer
 from kernels.nvfp4 import format as fmt
 from kernels.nvfp4 import layout
 from kernels.platform import Platform
+from tests.contracts import contract
 from tests.contracts.support import Call, matrix_layers
 from tests.support import fakes
 

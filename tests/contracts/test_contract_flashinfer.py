@@ -20,7 +20,6 @@ import inspect
 import math
 from pathlib import Path
 
-import contract
 import flashinfer
 import pytest
 import torch
@@ -34,6 +33,7 @@ from kernels.linear.flashinfer_trtllm import FlashInferTrtllmNvFp4LinearKernel
 from kernels.linear.layer import NvFp4LinearLayer
 from kernels.nvfp4 import layout
 from kernels.platform import Platform
+from tests.contracts import contract
 from tests.contracts.support import ROOT, Recorder, matrix_layers
 from tests.support import fakes
 

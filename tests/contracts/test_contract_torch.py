@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import contract
 import pytest
 import torch
 
@@ -24,6 +23,7 @@ from kernels.linear.cublaslt import CublasLtNvFp4LinearKernel, scaled_mm_entry
 from kernels.linear.layer import NvFp4LinearLayer
 from kernels.nvfp4 import layout
 from kernels.platform import Platform
+from tests.contracts import contract
 from tests.contracts.support import Call, Recorder, matrix_layers
 from tests.support import fakes
 

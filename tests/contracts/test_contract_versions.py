@@ -28,7 +28,7 @@ def test_every_library_under_contract_is_pinned():
 
 
 def test_upgrade_variable_replaces_pins_by_name():
-    import install
+    from tests.contracts import install
 
     pins = install.read_pins("flashinfer-python==0.7.2.post1\ntorchao==0.18.0  # comment", "file")
     pins.update(install.read_pins("Flashinfer_Python==0.8.0", "CONTRACTS_UPGRADE"))
