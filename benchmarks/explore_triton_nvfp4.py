@@ -1,6 +1,7 @@
 """Experiments behind issue 18 on one GPU: the warp-specialized kernel, candidate tiles, gemlite.
 
-Subcommands (each writes ``OUT/<name>.json`` atomically and prints a table):
+Subcommands (each prints a table and writes ``<name>.json`` into the ``--out`` folder, whole
+or not at all):
 
 * ``check``: bits and error of the warp-specialized Gluon kernel
   (:mod:`kernels.gemm.wgmma_gemm`) against the Triton kernel and against
@@ -23,7 +24,6 @@ import argparse
 import dataclasses
 import functools
 import json
-import os
 import sys
 import time
 import traceback
@@ -32,13 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def write_json(path: Path, data) -> None:
-    """Write ``data`` as JSON atomically (a temporary file beside it, then ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+from harness.output.atomic import write_json_atomic
 
 
 def _env() -> dict:
@@ -126,7 +120,7 @@ def check(args) -> dict:
                 print(json.dumps({kk: v for kk, v in rec.items() if kk not in ("trace", "tiles_equal")}),
                       flush=True)
             if args.out:
-                write_json(args.out / "check.json", out)
+                write_json_atomic(args.out / "check.json", out, create_folder=True)
     return out
 
 
@@ -170,7 +164,7 @@ def timing(args) -> dict:
             out["rows"].append(row)
             print(json.dumps(row), flush=True)
             if args.out:
-                write_json(args.out / "time.json", out)
+                write_json_atomic(args.out / "time.json", out, create_folder=True)
         del layers, bf16, reps
         torch.cuda.empty_cache()
     return out
@@ -225,7 +219,7 @@ def gemlite_probe(args) -> dict:
             rec["seconds"] = round(time.time() - t0, 1)
             out["rows"].append(rec)
             if args.out:
-                write_json(args.out / "gemlite.json", out)
+                write_json_atomic(args.out / "gemlite.json", out, create_folder=True)
             del peer
             torch.cuda.empty_cache()
     return out
