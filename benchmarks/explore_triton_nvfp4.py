@@ -113,7 +113,7 @@ def check(args) -> dict:
                         yt = ws_dequant_gemm(xm, p["weights"], p["plan"], p["alpha"], tile=t)
                         rec.setdefault("tiles_equal", []).append(
                             [dataclasses.asdict(t), bool(torch.equal(yt, y))])
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     rec["error"] = f"{type(e).__name__}: {e}"[:500]
                     rec["trace"] = traceback.format_exc()[-1500:]
                 out["rows"].append(rec)
@@ -147,7 +147,7 @@ def timing(args) -> dict:
             def t(fns):
                 try:
                     return round(kernel_time(fns, args.reps), 2)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     return f"{type(e).__name__}: {e}"[:300]
 
             row["shipped"] = t([functools.partial(kern.apply, lay, x) for lay in reps])
@@ -202,7 +202,7 @@ def gemlite_probe(args) -> dict:
                 pt = {"m": m, "auto_family": None}
                 try:
                     pt["auto_family"] = chosen_family(m, fmt)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     pt["auto_family"] = f"{type(e).__name__}: {e}"[:200]
                 for fam in [None if f == "auto" else f for f in args.families]:
                     key = fam or "auto"
@@ -212,7 +212,7 @@ def gemlite_probe(args) -> dict:
                         pt[key] = round(kernel_time([call(lin, x, fam) for lin in peer.layers], args.reps), 2)
                         if m > 1:
                             pt[key + "_invariant"] = invariance(peer.layers[0], x, fam)
-                    except Exception as e:  # noqa: BLE001
+                    except Exception as e:
                         pt[key] = f"{type(e).__name__}: {e}"[:300]
                 rec["points"].append(pt)
                 print(fmt, json.dumps(pt), flush=True)

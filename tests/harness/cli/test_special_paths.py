@@ -66,7 +66,7 @@ def run_bounded(argv: list[str]) -> int:
             outcome["code"] = main(argv)
         except SystemExit as exc:  # argparse
             outcome["code"] = exc.code
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             outcome["error"] = exc
 
     thread = threading.Thread(target=target, daemon=True)
