@@ -175,6 +175,12 @@ def candidate_splits(n: int, k: int):
     return [s for s in (1, 2, 4) if base.k_chunks % s == 0 and base.k_chunks // s >= 4]
 
 
+def _fastest(candidates: list[dict]) -> dict | None:
+    """The timed candidate with the least time (those that failed carry no ``us``)."""
+    timed = [c for c in candidates if "us" in c]
+    return min(timed, key=lambda c: c["us"]) if timed else None
+
+
 def floor_bytes(m: int, n: int, k: int) -> int:
     """NVFP4 bytes moved at least once: codes + E4M3 scales + bf16 activations + bf16 output."""
     return n * k // 2 + n * k // 16 + 2 * m * k + 2 * m * n
@@ -485,9 +491,8 @@ def measure(args) -> dict:
                     except Exception as e:
                         rec["error"] = repr(e)[:200]
                     cands.append(rec)
-            ok = [c for c in cands if "us" in c]
-            if ok:
-                fbest = min(ok, key=lambda c: c["us"])
+            fbest = _fastest(cands)
+            if fbest is not None:
                 row["free_us"] = fbest["us"]
                 t = fbest["tile"]
                 row["free_config"] = (f"split={fbest['split']} bm={t['block_m']} bn={t['block_n']} "
@@ -504,9 +509,8 @@ def measure(args) -> dict:
                     except Exception as e:
                         rec["error"] = repr(e)[:200]
                     ws.append(rec)
-                ok = [c for c in ws if "us" in c]
-                if ok:
-                    wbest = min(ok, key=lambda c: c["us"])
+                wbest = _fastest(ws)
+                if wbest is not None:
                     row["ws_us"] = wbest["us"]
                     t = wbest["tile"]
                     row["ws_config"] = (f"{t['block_m']}x{t['block_n']} x{t['x_stages']} r{t['raw_stages']} "

@@ -29,6 +29,7 @@ __all__ = [
     "KILLED_BY_TESTS",
     "SURVIVED",
     "forked",
+    "job_count",
     "kill_each",
     "run_parts",
     "write_shard_report",
@@ -129,6 +130,11 @@ def write_shard_report(out: Path, label: str, mutants: Sequence[Mutant], started
               "baseline_seconds": round(baseline, 2), "results": results, **extra}
     write_atomic(out, json.dumps(report, indent=1), create_folder=True)
     return report
+
+
+def job_count(requested: int | None, mutants: Sequence[Mutant]) -> int:
+    """Processes for ``run --jobs``: as asked (default one per core), never more than mutants."""
+    return max(1, min(requested or os.cpu_count() or 1, len(mutants) or 1))
 
 
 def run_parts(

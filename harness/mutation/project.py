@@ -50,6 +50,7 @@ from harness.mutation.kill import (
     KILLED_BY_TESTS,
     SURVIVED,
     forked,
+    job_count,
     kill_each,
     run_parts,
     write_shard_report,
@@ -249,7 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(here.config)
     mutants, label, complete = _select(args, config)
     equivalents = load_equivalents(here.mutation / EQUIVALENTS)
-    jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(mutants) or 1))
+    jobs = job_count(args.jobs, mutants)
     reports = here.reports(REPORTS)
     reports.mkdir(parents=True, exist_ok=True)
     tag = report_tag(label)

@@ -44,7 +44,6 @@ import functools
 import importlib.metadata
 import importlib.util
 import json
-import os
 import sys
 import tempfile
 import time
@@ -60,6 +59,7 @@ from harness.mutation.kill import (
     KILLED_BY_MATRIX,
     SURVIVED,
     forked,
+    job_count,
     kill_each,
     run_parts,
     write_shard_report,
@@ -370,7 +370,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     line = vllm.line
     equivalent, accepted = load_listed(equivalents_path(here, line))
     mutants, label, complete = _select(args, config, vllm.runtime.facts.entry.module)
-    jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(mutants) or 1))
+    jobs = job_count(args.jobs, mutants)
     reports = reports_dir(here, line)
     reports.mkdir(parents=True, exist_ok=True)
     title = f"vLLM {vllm.version} mutation lane"
