@@ -784,6 +784,32 @@ def plot(result: dict, path: Path) -> None:
     write_atomic(path, image.getvalue(), create_folder=True)
 
 
+def merge(parts: list[dict]) -> dict:
+    """One result from several runs: rows keyed by (N, K, M), a later run's row replacing an earlier one's.
+
+    A row keeps every column of the run that measured it (no row mixes two
+    runs); a row from a run other than the first carries that run's ``date``.
+    The header (GPU, versions, bandwidth) is the first run's; runs on another
+    GPU or software are refused, their times are not comparable.
+    """
+    first = parts[0]
+    same = ("gpu", "torch", "triton", "cuda")
+    for p in parts[1:]:
+        if any(p.get(key) != first.get(key) for key in same):
+            raise SystemExit("cannot merge runs of different GPUs or versions: "
+                             + "; ".join(f"{key} {first.get(key)!r} vs {p.get(key)!r}" for key in same
+                                         if p.get(key) != first.get(key)))
+    rows: dict[tuple[int, int, int], dict] = {}
+    for i, p in enumerate(parts):
+        for r in p["rows"]:
+            rows[(r["n"], r["k"], r["m"])] = dict(r, date=p["date"]) if i else r
+    order = {s: i for i, s in enumerate(SHAPES)}
+    merged = sorted(rows.values(), key=lambda r: (order.get((r["n"], r["k"]), 99), r["n"], r["k"], r["m"]))
+    gem = [p["gemlite"] for p in parts if p.get("gemlite")]
+    return dict(first, rows=merged, gemlite=gem[-1] if gem else first.get("gemlite"),
+                merged_dates=[p["date"] for p in parts])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Benchmark the triton NVFP4 backend (see module docstring).")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/triton_nvfp4"),
@@ -814,7 +840,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.from_json:
         parts = [json.loads(p.read_text()) for p in args.from_json]
-        result = dict(parts[0], rows=[r for p in parts for r in p["rows"]])
+        result = merge(parts)
         stem = args.out if len(parts) > 1 else args.from_json[0].with_suffix("")
     else:
         import torch

@@ -7,11 +7,17 @@
   in-register decode, with 4x the weight bytes), the whole-weight decode pass
   alone, the plain Triton bf16 GEMM and cuBLAS bf16. The first minus the
   second is what the in-register decode costs at that M.
+* ``--stripes S ...``: the decode-once-into-L2 experiment (:func:`stripes`):
+  the dense path decoding the weight a stripe of ``S`` rows at a time into
+  one reused scratch stripe, against the shipped path, the whole-weight
+  dense path and the GEMM alone on a decoded weight.
 
 Usage::
 
     python benchmarks/profile_triton_nvfp4.py --shape 8192x8192 --m 256 --scheme W4A4 --calls 3
     python benchmarks/profile_triton_nvfp4.py --isolate --shape 8192x8192 --ms 64 256 1024
+    python benchmarks/profile_triton_nvfp4.py --stripes 1024 2048 --shape 8192x8192 --ms 512 1024 \
+        --out stripes_8192.json
 """
 
 from __future__ import annotations
@@ -24,11 +30,122 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def isolate(n: int, k: int, ms: list[int]) -> None:
+def gemm_on_decoded(x, wts, wd, plan, tile):
+    """The launcher's GEMM with the weight operand already decoded into ``wd`` (``DENSE_W``)."""
+    import dataclasses
+
+    import torch
+    import triton.language as tl
+
+    from kernels.gemm import dequant_gemm as dg
+
+    m, n = x.shape[0], wts.n
+    tile = dataclasses.replace(tile, dense=True, stripe_n=0)
+    y = torch.empty((m, n), dtype=x.dtype, device=x.device)
+    partial = tile.reduce in ("partial", "fused")
+    spill = tile.reduce == "spill" and plan.split_k > 1
+    part = (torch.empty((plan.split_k, m, n), dtype=torch.float32, device=x.device) if partial
+            else torch.empty((m, n), dtype=torch.float32, device=x.device) if spill else y)
+    cnt = torch.zeros(dg.counter_slots(m, n, tile), dtype=torch.int32, device=x.device)
+    dg._launch_gemm(x, tile, plan, wts.k, wts.n_pad, 1.0, tl.bfloat16, min(tile.block_k, plan.block_k),
+                    partial, tile.reduce == "fused", spill, False, False, False,
+                    wd, wts.scale_codes, wd.stride(0), n, None, y, part, cnt)
+    if tile.reduce == "partial":
+        dg.launch_splitk_reduce(part, None, y, y.stride(0), 1.0, plan.split_k, False)
+    return y
+
+
+def stripes(n: int, k: int, ms: list[int], sizes: list[int], out: Path | None) -> dict:
+    """Decode once into L2: the dense path with the weight decoded a stripe of rows at a time.
+
+    For each M, kernel time of the shipped W4A16 path, the dense path
+    decoding the whole weight first (the last bucket's tile), the dense path
+    in stripes of each size in ``sizes`` (one scratch stripe reused, so the
+    GEMM can find it in L2) with a 256- and a 128-row batch tile, the GEMM
+    alone on a weight decoded beforehand (its floor), and cuBLAS bf16; per
+    shape, the decode pass alone, whole and striped (what L2 residency saves
+    the pass). Every striped output is compared bitwise with the shipped one.
+    """
+    import datetime
     import functools
 
     import torch
     import triton
+    import triton.language as tl
+    from bench_triton_nvfp4 import _layers, kernel_time
+
+    from harness.output.atomic import write_json_atomic
+    from kernels.gemm import dequant_gemm as dg
+    from kernels.gemm.plan import BUCKETS, TileConfig
+
+    copies = 4
+    layers, bf16 = _layers(n, k, copies)
+    kernel, reps_l = layers["W4A16"]
+    p0 = reps_l[0].prepared
+    plan = p0["plan"]
+    red = "inline" if plan.split_k == 1 else "spill"
+    whole = BUCKETS[-1][1 if plan.split_k == 1 else 2]
+    wds = [torch.empty((lay.prepared["weights"].n_pad, plan.k_pad), dtype=torch.bfloat16, device="cuda")
+           for lay in reps_l]
+    scratch = {s: [torch.empty((s, plan.k_pad), dtype=torch.bfloat16, device="cuda") for _ in reps_l]
+               for s in sizes}
+
+    def decode(wts, wd, size):
+        for n0 in range(0, wts.n_pad, size):
+            dg._decode_rows(wts, n0, min(size, wts.n_pad - n0), wd, plan.block_k, tl.bfloat16, False)
+
+    result = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": triton.__version__,
+              "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "n": n, "k": k, "split_k": plan.split_k, "copies": copies, "sizes": sizes,
+              "decode_whole_us": kernel_time([functools.partial(decode, lay.prepared["weights"], wd, plan.n_pad)
+                                              for lay, wd in zip(reps_l, wds, strict=True)], 30),
+              "decode_striped_us": {str(s): kernel_time([functools.partial(decode, lay.prepared["weights"], sc, s)
+                                                         for lay, sc in zip(reps_l, scratch[s], strict=True)], 30)
+                                    for s in sizes},
+              "rows": []}
+    print(f"{n}x{k} split {plan.split_k}: decode pass whole {result['decode_whole_us']:.1f} us, striped "
+          + ", ".join(f"{s}: {v:.1f}" for s, v in result["decode_striped_us"].items()), flush=True)
+    for m in ms:
+        x = torch.randn(m, k, device="cuda").to(torch.bfloat16)
+        ref = kernel.apply(reps_l[0], x)
+
+        def gemm(tile, lay, x=x):
+            q = lay.prepared
+            return dg.nvfp4_dequant_gemm(x, q["weights"], plan, q["alpha"], None, tile, q["counters"])
+
+        row = {"m": m,
+               "shipped_us": kernel_time([functools.partial(kernel.apply, lay, x) for lay in reps_l], 30),
+               "dense_whole_us": kernel_time([functools.partial(gemm, whole, lay) for lay in reps_l], 30),
+               "gemm_only_us": kernel_time([functools.partial(gemm_on_decoded, x, lay.prepared["weights"], wd,
+                                                              plan, whole) for lay, wd in zip(reps_l, wds, strict=True)], 30),
+               "cublas_us": kernel_time([functools.partial(torch.matmul, x, wb.T) for wb in bf16], 30),
+               "striped": []}
+        for size in sizes:
+            for bm in (256, 128):
+                tile = TileConfig(bm, 128, 8, 3, red, block_k=64, dense=True, stripe_n=size)
+                rec = {"stripe_n": size, "block_m": bm}
+                try:
+                    rec["bitwise_shipped"] = bool(torch.equal(gemm(tile, reps_l[0]), ref))
+                    rec["us"] = kernel_time([functools.partial(gemm, tile, lay) for lay in reps_l], 30)
+                except Exception as e:
+                    rec["error"] = f"{type(e).__name__}: {e}"[:300]
+                row["striped"].append(rec)
+        timed = [r for r in row["striped"] if "us" in r]
+        best = min(timed, key=lambda r: r["us"]) if timed else None
+        print(f"M={m}: shipped {row['shipped_us']:.1f}, dense whole {row['dense_whole_us']:.1f}, "
+              f"GEMM alone {row['gemm_only_us']:.1f}, cuBLAS {row['cublas_us']:.1f}; best striped "
+              + (f"{best['us']:.1f} (stripe {best['stripe_n']}, bm {best['block_m']})" if best else "none")
+              + f"; all striped bitwise: {all(r.get('bitwise_shipped') for r in row['striped'])}", flush=True)
+        result["rows"].append(row)
+        if out:
+            write_json_atomic(out, result, create_folder=True)
+    return result
+
+
+def isolate(n: int, k: int, ms: list[int]) -> None:
+    import functools
+
+    import torch
     import triton.language as tl
     from bench_triton_nvfp4 import _bench, _graph, _layers
     from triton_bf16_gemm import CONFIGS, bf16_gemm
@@ -53,37 +170,12 @@ def isolate(n: int, k: int, ms: list[int]) -> None:
         decoded.append((wts, wd))
 
     def decode_pass(wts, wd):
-        dg._dequant_weight_kernel[(wts.n_pad // 64, plan.k_pad // 128)](
-            wts.words.view(torch.int32), wts.scale_codes, wd, wts.n_pad, wd.stride(0),
-            BLOCK_N=64, BLOCK_K=128, CHUNK_K=plan.block_k, OP_DTYPE=tl.bfloat16,
-            INTERPRET=False, num_warps=4)
+        dg._decode_rows(wts, 0, wts.n_pad, wd, plan.block_k, tl.bfloat16, False)
 
     dec_us = ktime([functools.partial(decode_pass, w, d) for w, d in decoded])
 
     def skeleton(x, wts, wd, tile):
-        # the launcher's call with the weight operand already decoded (DENSE_W)
-        m = x.shape[0]
-        y = torch.empty((m, n), dtype=x.dtype, device=x.device)
-        partial = tile.reduce in ("partial", "fused")
-        spill = tile.reduce == "spill" and plan.split_k > 1
-        part = (torch.empty((plan.split_k, m, n), dtype=torch.float32, device=x.device) if partial
-                else torch.empty((m, n), dtype=torch.float32, device=x.device) if spill else y)
-        cnt = torch.zeros(dg.counter_slots(m, n, tile), dtype=torch.int32, device=x.device)
-        grid_m, grid_n = triton.cdiv(m, tile.block_m), triton.cdiv(n, tile.block_n)
-        grid = (grid_n, grid_m, plan.split_k) if partial else (grid_n * grid_m,)
-        block_k = min(tile.block_k, plan.block_k)
-        dg._nvfp4_dequant_gemm_kernel[grid](
-            x, wd, wts.scale_codes, y, y, part, cnt, m, n, k, wts.n_pad,
-            x.stride(0), y.stride(0), wd.stride(0), 1.0,
-            BLOCK_M=tile.block_m, BLOCK_N=tile.block_n, BLOCK_K=block_k, CHUNK_K=plan.block_k,
-            SPLIT_K=plan.split_k, STEPS_PER_SPLIT=plan.chunks_per_split * (plan.block_k // block_k),
-            GROUP_M=tile.group_m, PARTIAL=partial, FUSED=tile.reduce == "fused", SPILL=spill,
-            HAS_BIAS=False, OP_DTYPE=tl.bfloat16, DENSE_W=True, INTERPRET=False,
-            NUM_STAGES=tile.num_stages, OUT_BF16_BITS=False, PDL=False,
-            num_warps=tile.num_warps, num_stages=tile.num_stages)
-        if partial and tile.reduce == "partial":
-            dg.launch_splitk_reduce(part, None, y, y.stride(0), 1.0, plan.split_k, False)
-        return y
+        return gemm_on_decoded(x, wts, wd, plan, tile)
 
     for w, d in decoded:
         decode_pass(w, d)
@@ -122,11 +214,18 @@ def main() -> int:
     ap.add_argument("--isolate", action="store_true", help="time the decode-isolating experiment")
     ap.add_argument("--kernel", choices=("backend", "triton", "ws"), default="backend",
                     help="what to run: the backend's dispatch, the Triton kernel or the warp-specialized one")
-    ap.add_argument("--ms", nargs="*", type=int, default=[64, 256, 1024], help="M values of --isolate")
+    ap.add_argument("--ms", nargs="*", type=int, default=[64, 256, 1024],
+                    help="M values of --isolate and --stripes")
+    ap.add_argument("--stripes", nargs="*", type=int,
+                    help="time the decode-once-into-L2 experiment with these stripe sizes (weight rows)")
+    ap.add_argument("--out", type=Path, help="--stripes: JSON file to write (after every M)")
     args = ap.parse_args()
     n, k = map(int, args.shape.split("x"))
     if args.isolate:
         isolate(n, k, args.ms)
+        return 0
+    if args.stripes:
+        stripes(n, k, args.ms, args.stripes, args.out)
         return 0
     w = torch.randn(n, k, device="cuda")
     layer = NvFp4LinearLayer.from_float(w, input_amax=3.0 if args.scheme == "W4A4" else None)

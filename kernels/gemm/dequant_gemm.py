@@ -54,6 +54,8 @@ Offsets of the packed weight are 32-bit: the launcher refuses a weight of
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -501,39 +503,69 @@ def nvfp4_dequant_gemm(
     spill = tile.reduce == "spill" and plan.split_k > 1
     if partial:
         part = torch.empty((plan.split_k, m, n), dtype=torch.float32, device=x.device)
-    elif spill:
-        part = torch.empty((m, n), dtype=torch.float32, device=x.device)
+    elif spill:  # one running total per output of a launch (a stripe's, when striped)
+        part = torch.empty((m, min(tile.stripe_n or n, n)), dtype=torch.float32, device=x.device)
     else:
         part = y
-    bias_arg = bias if bias is not None else y  # never read when HAS_BIAS is False
     # The interpreter truncates float32 -> bf16; the kernel rounds by hand and
     # writes the bits through an int16 view of the same memory.
     out_bits = interpret and x.dtype == torch.bfloat16
     y_arg = y.view(torch.int16) if out_bits else y
-    words = weights.words.view(torch.int32)
-    if tile.dense:
-        # Large M: decode the whole weight once (its values are exactly the
-        # in-register decode's), then run a GEMM on plain operands.
-        dq_k = min(128, plan.block_k)
-        wd = torch.empty((weights.n_pad, plan.k_pad),
-                         dtype=torch.float32 if interpret else x.dtype, device=x.device)
-        _dequant_weight_kernel[(weights.n_pad // 64, plan.k_pad // dq_k)](
-            words, weights.scale_codes, wd, weights.n_pad, wd.stride(0),
-            BLOCK_N=64, BLOCK_K=dq_k, CHUNK_K=plan.block_k, OP_DTYPE=op_dtype,
-            INTERPRET=interpret, num_warps=4,
-        )
-        w_arg, stride_wd = wd, wd.stride(0)
+    pdl = bool(pdl) and not interpret and torch.cuda.get_device_capability(x.device)[0] >= 9
+    launch = functools.partial(
+        _launch_gemm, x, tile, plan, weights.k, weights.n_pad, float(alpha), op_dtype, block_k,
+        partial, fused, spill, interpret, out_bits, pdl)
+    if not tile.dense:
+        launch(weights.words.view(torch.int32), weights.scale_codes, 0, n, bias, y_arg, part,
+               counters if fused else y)
     else:
-        w_arg, stride_wd = words, 0
+        # Large M: decode the weight (whole, or one stripe of rows at a time
+        # into one reused scratch stripe, which the GEMM then finds in L2);
+        # its values are exactly the in-register decode's, and the GEMM on
+        # plain operands computes each output element as it would unstriped.
+        stripe = tile.stripe_n or weights.n_pad
+        wd = torch.empty((min(stripe, weights.n_pad), plan.k_pad),
+                         dtype=torch.float32 if interpret else x.dtype, device=x.device)
+        for n0 in range(0, n, stripe):
+            rows = min(stripe, weights.n_pad - n0)
+            _decode_rows(weights, n0, rows, wd, plan.block_k, op_dtype, interpret)
+            stripe_n = min(stripe, n - n0)
+            launch(wd, weights.scale_codes, wd.stride(0), stripe_n,
+                   None if bias is None else bias[n0:n0 + stripe_n], y_arg[:, n0:n0 + stripe_n], part, y)
+    if partial and not fused:
+        launch_splitk_reduce(part, bias, y_arg, y.stride(0), alpha, plan.split_k, out_bits)
+    return y
+
+
+def _decode_rows(weights: DequantWeights, n0: int, rows: int, out: torch.Tensor, chunk_k: int,
+                 op_dtype, interpret: bool) -> None:
+    """Decode weight rows ``[n0, n0 + rows)`` (a multiple of 64) into ``out[:rows]`` (row-major)."""
+    dq_k = min(128, chunk_k)
+    _dequant_weight_kernel[(rows // 64, out.shape[1] // dq_k)](
+        weights.words[:, n0:].view(torch.int32), weights.scale_codes[:, n0:], out, weights.n_pad,
+        out.stride(0), BLOCK_N=64, BLOCK_K=dq_k, CHUNK_K=chunk_k, OP_DTYPE=op_dtype,
+        INTERPRET=interpret, num_warps=4,
+    )
+
+
+def _launch_gemm(x, tile: TileConfig, plan: GemmPlan, k: int, n_pad: int, alpha: float, op_dtype,
+                 block_k: int, partial: bool, fused: bool, spill: bool, interpret: bool, out_bits: bool,
+                 pdl: bool, w_arg, scale_codes, stride_wd: int, n: int, bias, y_arg, part, counters) -> None:
+    """One launch of the GEMM kernel over ``n`` weight rows (all of them, or a dense stripe).
+
+    ``y_arg`` (and ``bias``) start at the launch's first weight row; ``part``
+    is the float32 scratch the reduction mode needs (``[M, n]`` contiguous for
+    ``spill``), else unused.
+    """
+    m = x.shape[0]
     grid_m = triton.cdiv(m, tile.block_m)
     grid_n = triton.cdiv(n, tile.block_n)
     grid = (grid_n, grid_m, plan.split_k) if partial else (grid_n * grid_m,)
-    pdl = bool(pdl) and not interpret and torch.cuda.get_device_capability(x.device)[0] >= 9
     _nvfp4_dequant_gemm_kernel[grid](
-        x, w_arg, weights.scale_codes, bias_arg, y_arg, part, counters if fused else y,
-        m, n, weights.k, weights.n_pad,
-        x.stride(0), y.stride(0), stride_wd,
-        float(alpha),
+        x, w_arg, scale_codes, bias if bias is not None else y_arg, y_arg, part, counters,
+        m, n, k, n_pad,
+        x.stride(0), y_arg.stride(0), stride_wd,
+        alpha,
         BLOCK_M=tile.block_m, BLOCK_N=tile.block_n, BLOCK_K=block_k, CHUNK_K=plan.block_k,
         SPLIT_K=plan.split_k, STEPS_PER_SPLIT=plan.chunks_per_split * (plan.block_k // block_k),
         GROUP_M=tile.group_m,
@@ -542,9 +574,6 @@ def nvfp4_dequant_gemm(
         OUT_BF16_BITS=out_bits, PDL=pdl, num_warps=tile.num_warps, num_stages=tile.num_stages,
         launch_pdl=pdl,
     )
-    if partial and not fused:
-        launch_splitk_reduce(part, bias, y_arg, y.stride(0), alpha, plan.split_k, out_bits)
-    return y
 
 
 def counter_slots(m: int, n: int, tile: TileConfig) -> int:

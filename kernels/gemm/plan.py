@@ -133,6 +133,12 @@ class TileConfig:
         dense: decode the whole weight into a scratch buffer first and read
             it as a plain operand (large M, where the in-register decode would
             stall the tensor cores); same values, same MMA K order.
+        stripe_n: dense only: decode and multiply the weight in stripes of
+            this many weight rows (a multiple of :data:`N_ALIGN`), one scratch
+            stripe reused for each, so that a decoded stripe can still be in
+            L2 when the GEMM reads it; 0 decodes the whole weight first. Each
+            output element is computed by the same program code on the same
+            values in either case.
     """
 
     block_m: int
@@ -143,6 +149,7 @@ class TileConfig:
     block_k: int = 256
     group_m: int = 8
     dense: bool = False
+    stripe_n: int = 0
 
     def __post_init__(self) -> None:
         if self.block_m not in (16, 32, 64, 128, 256):
@@ -163,6 +170,11 @@ class TileConfig:
             raise FormatError(f"block_k must be one of (64, 128, 256), got {self.block_k}")
         if self.num_stages < 1 or self.group_m < 1:
             raise FormatError(f"num_stages and group_m must be >= 1, got {self.num_stages}, {self.group_m}")
+        if self.stripe_n < 0 or self.stripe_n % N_ALIGN:
+            raise FormatError(f"stripe_n must be 0 or a positive multiple of {N_ALIGN}, got {self.stripe_n}")
+        if self.stripe_n and not (self.dense and self.reduce in ("inline", "spill")):
+            raise FormatError("stripe_n needs dense=True and reduce 'inline' or 'spill' (one program "
+                              f"per output tile), got dense={self.dense} reduce={self.reduce!r}")
 
 
 def plan_for(n: int, k: int, *, target_programs: int = TARGET_PROGRAMS) -> GemmPlan:

@@ -113,6 +113,31 @@ def test_every_tile_config_gives_the_same_bits():
         assert torch.equal(y, outs[0]), t
 
 
+@pytest.mark.parametrize("split", [1, 2])
+def test_dense_stripes_give_the_unstriped_bits(split):
+    """Decoding the weight a stripe of rows at a time (one reused scratch) changes no bit.
+
+    300 rows: stripes of 128 leave a last stripe of 44 logical rows inside
+    its padded 128; the bias and the spilled running total must follow each
+    stripe's first row.
+    """
+    from kernels.gemm import layout as L
+    from kernels.gemm.dequant_gemm import nvfp4_dequant_gemm
+    from kernels.gemm.plan import GemmPlan, TileConfig
+
+    packed, scale, gs = quantized_weight(n=300, k=512, seed=21)
+    plan = GemmPlan(300, 512, 128, split)
+    prepared = L.pack_dequant_weights(packed, scale, 128)
+    x = torch.randn(19, 512, generator=torch.Generator().manual_seed(22)).to(torch.bfloat16)
+    bias = torch.randn(300, generator=torch.Generator().manual_seed(23))
+    red = "spill" if split > 1 else "inline"
+    base = nvfp4_dequant_gemm(x, prepared, plan, 256.0 / float(gs), bias,
+                              TileConfig(16, 64, 4, 2, "partial" if split > 1 else "inline", block_k=128))
+    for stripe in (128, 256, 384):
+        tile = TileConfig(16, 128, 8, 2, red, block_k=64, dense=True, stripe_n=stripe)
+        assert torch.equal(nvfp4_dequant_gemm(x, prepared, plan, 256.0 / float(gs), bias, tile), base), stripe
+
+
 def test_each_split_count_is_batch_invariant():
     """Whatever split the plan fixes, full batches equal their rows computed one at a time."""
     from kernels.gemm import layout as L

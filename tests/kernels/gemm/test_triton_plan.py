@@ -54,6 +54,10 @@ def test_buckets_cover_increasing_m():
     (dict(num_warps=2), "num_warps=2 does not match"),
     (dict(reduce="atomic"), "reduce must be one of"),
     (dict(block_k=32), "block_k must be one of"),
+    (dict(stripe_n=100, dense=True), "stripe_n must be 0 or a positive multiple of 128"),
+    (dict(stripe_n=-128, dense=True), "stripe_n must be 0 or a positive multiple of 128"),
+    (dict(stripe_n=256), "stripe_n needs dense=True"),
+    (dict(stripe_n=256, dense=True, reduce="fused"), "stripe_n needs dense=True and reduce 'inline' or 'spill'"),
 ])
 def test_bad_tile_configs_are_refused(kwargs, match):
     base = dict(block_m=16, block_n=64, num_warps=4, num_stages=3, reduce="inline")
