@@ -105,7 +105,7 @@ def test_cuda_graph_replay_matches_eager_and_m1_rows(m):
 
 @pytest.mark.batch_invariance
 def test_every_tile_config_is_one_bit_class_on_this_gpu():
-    """Each speed choice (batch tile, weight tile, K step, partial/inline, dense) gives the same bits."""
+    """Each speed choice (batch tile, weight tile, K step, partial/inline, dense, stripes) gives the same bits."""
     from kernels.gemm import layout as L
     from kernels.gemm.dequant_gemm import nvfp4_dequant_gemm
     from kernels.gemm.plan import BUCKETS, GemmPlan, TileConfig
@@ -119,6 +119,9 @@ def test_every_tile_config_is_one_bit_class_on_this_gpu():
         tiles = [t for _, single, several in BUCKETS for t in (single if split == 1 else several,)]
         tiles += [TileConfig(16, 64, 4, 4, "inline", block_k=128),
                   TileConfig(64, 128, 8, 3, "inline", block_k=128, dense=True)]
+        # dense in stripes (384: a last stripe of 256 rows)
+        tiles += [TileConfig(bm, 128, 8, 3, "inline" if split == 1 else "spill", block_k=64, dense=True,
+                             stripe_n=s) for bm, s in ((256, 256), (128, 384))]
         outs = [nvfp4_dequant_gemm(x, prepared, plan, 1.0, None, t) for t in tiles]
         classes = {i for i, y in enumerate(outs) if not torch.equal(y, outs[0])}
         assert not classes, f"split {split}: tiles {[tiles[i] for i in classes]} differ from {tiles[0]}"
