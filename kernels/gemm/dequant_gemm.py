@@ -531,7 +531,8 @@ def nvfp4_dequant_gemm(
             _decode_rows(weights, n0, rows, wd, plan.block_k, op_dtype, interpret)
             stripe_n = min(stripe, n - n0)
             launch(wd, weights.scale_codes, wd.stride(0), stripe_n,
-                   None if bias is None else bias[n0:n0 + stripe_n], y_arg[:, n0:n0 + stripe_n], part, y)
+                   None if bias is None else bias[n0:n0 + stripe_n], y_arg[:, n0:n0 + stripe_n], part,
+                   counters if fused else y)
     if partial and not fused:
         launch_splitk_reduce(part, bias, y_arg, y.stride(0), alpha, plan.split_k, out_bits)
     return y

@@ -107,6 +107,7 @@ def test_every_tile_config_gives_the_same_bits():
         TileConfig(32, 64, 4, 2, "partial", block_k=128, dense=True),
         TileConfig(16, 64, 4, 2, "fused", block_k=256), TileConfig(32, 64, 4, 2, "spill", block_k=64),
         TileConfig(16, 128, 8, 2, "spill", block_k=64, dense=True),
+        TileConfig(16, 64, 4, 2, "fused", block_k=128, dense=True),
     ]
     outs = [nvfp4_dequant_gemm(x, prepared, plan, alpha, bias, t) for t in tiles]
     for t, y in zip(tiles[1:], outs[1:], strict=True):
