@@ -72,7 +72,7 @@ def stripes(n: int, k: int, ms: list[int], sizes: list[int], out: Path | None) -
     import torch
     import triton
     import triton.language as tl
-    from bench_triton_nvfp4 import _layers, kernel_time
+    from bench_triton_nvfp4 import _fastest, _layers, kernel_time
 
     from harness.output.atomic import write_json_atomic
     from kernels.gemm import dequant_gemm as dg
@@ -130,8 +130,7 @@ def stripes(n: int, k: int, ms: list[int], sizes: list[int], out: Path | None) -
                 except Exception as e:
                     rec["error"] = f"{type(e).__name__}: {e}"[:300]
                 row["striped"].append(rec)
-        timed = [r for r in row["striped"] if "us" in r]
-        best = min(timed, key=lambda r: r["us"]) if timed else None
+        best = _fastest(row["striped"])
         print(f"M={m}: shipped {row['shipped_us']:.1f}, dense whole {row['dense_whole_us']:.1f}, "
               f"GEMM alone {row['gemm_only_us']:.1f}, cuBLAS {row['cublas_us']:.1f}; best striped "
               + (f"{best['us']:.1f} (stripe {best['stripe_n']}, bm {best['block_m']})" if best else "none")

@@ -515,9 +515,9 @@ def nvfp4_dequant_gemm(
     launch = functools.partial(
         _launch_gemm, x, tile, plan, weights.k, weights.n_pad, float(alpha), op_dtype, block_k,
         partial, fused, spill, interpret, out_bits, pdl)
+    counters_arg = counters if fused else y  # never read unless fused
     if not tile.dense:
-        launch(weights.words.view(torch.int32), weights.scale_codes, 0, n, bias, y_arg, part,
-               counters if fused else y)
+        launch(weights.words.view(torch.int32), weights.scale_codes, 0, n, bias, y_arg, part, counters_arg)
     else:
         # Large M: decode the weight (whole, or one stripe of rows at a time
         # into one reused scratch stripe, which the GEMM then finds in L2);
@@ -532,7 +532,7 @@ def nvfp4_dequant_gemm(
             stripe_n = min(stripe, n - n0)
             launch(wd, weights.scale_codes, wd.stride(0), stripe_n,
                    None if bias is None else bias[n0:n0 + stripe_n], y_arg[:, n0:n0 + stripe_n], part,
-                   counters if fused else y)
+                   counters_arg)
     if partial and not fused:
         launch_splitk_reduce(part, bias, y_arg, y.stride(0), alpha, plan.split_k, out_bits)
     return y
